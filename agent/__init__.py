@@ -1,0 +1,1 @@
+"""LiveKit worker: Silero VAD + OpenAI STT/LLM + plugin_cartesia_ws TTS."""

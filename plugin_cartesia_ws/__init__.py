@@ -1,0 +1,1 @@
+"""Streaming Cartesia WebSocket TTS for LiveKit Agents."""

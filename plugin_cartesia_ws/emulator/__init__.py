@@ -1,0 +1,1 @@
+"""Offline Cartesia TTS emulator."""
