@@ -1,0 +1,93 @@
+"""``python -m plugin_cartesia_ws.emulator``: run the Cartesia emulator as a server."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+
+from . import CartesiaEmulator
+from .contexts import ContextRules
+from .pacing import LatencyModel
+from .state import DEV_API_KEY, EmulatorConfig
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m plugin_cartesia_ws.emulator",
+        description="Local server speaking Cartesia's TTS protocol (WebSocket, bytes, SSE).",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="listen address (default loopback only)")
+    p.add_argument("--port", type=int, default=8787, help="0 = any free port")
+    p.add_argument("--voice", default="auto", choices=["auto", "espeak", "tone"])
+    p.add_argument(
+        "--api-key",
+        action="append",
+        dest="api_keys",
+        help=f"accepted API key (repeatable; default {DEV_API_KEY})",
+    )
+    p.add_argument("--accept-any-key", action="store_true", help="accept every non-empty key")
+    p.add_argument("--ttfa-ms", type=float, default=90.0, help="time to first audio per generation")
+    p.add_argument("--rtf", type=float, default=3.0, help="audio seconds generated per second")
+    p.add_argument("--chunk-ms", type=float, default=80.0, help="audio per chunk event")
+    p.add_argument("--jitter-ms", type=float, default=0.0)
+    p.add_argument("--version", dest="default_version", default="2026-03-01")
+    p.add_argument("--idle-timeout", type=float, default=300.0, help="seconds (Cartesia: 300)")
+    p.add_argument("--max-sockets-per-key", type=int)
+    p.add_argument("--max-contexts-per-key", type=int, help="TTS concurrency limit (429)")
+    p.add_argument("--cancel-inflight", choices=["finish", "stop"], default="finish")
+    p.add_argument("--done-after-cancel", action="store_true")
+    p.add_argument("--log-level", default="INFO")
+    return p.parse_args(argv)
+
+
+def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
+    return EmulatorConfig(
+        host=args.host,
+        port=args.port,
+        voice=args.voice,
+        api_keys=tuple(args.api_keys or (DEV_API_KEY,)),
+        accept_any_key=args.accept_any_key,
+        latency=LatencyModel(
+            ttfa_ms=args.ttfa_ms,
+            realtime_factor=args.rtf,
+            chunk_ms=args.chunk_ms,
+            jitter_ms=args.jitter_ms,
+        ),
+        rules=ContextRules(
+            cancel_inflight=args.cancel_inflight, done_after_cancel=args.done_after_cancel
+        ),
+        default_version=args.default_version,
+        idle_timeout_s=args.idle_timeout,
+        max_sockets_per_key=args.max_sockets_per_key,
+        max_contexts_per_key=args.max_contexts_per_key,
+    )
+
+
+async def serve(config: EmulatorConfig) -> None:
+    async with CartesiaEmulator(config) as emu:
+        assert emu.state is not None
+        # One JSON line first, for programs that start us (EmulatorProcess); then prose.
+        print(json.dumps({"url": emu.url, "voice": emu.state.voice.name}), flush=True)
+        print(
+            f"Cartesia emulator on {emu.url} (WebSocket {emu.ws_url}), "
+            f"voice={emu.state.voice.name}. Use base_url={emu.url} and "
+            f"api_key={emu.api_key if not config.accept_any_key else '<any>'}.",
+            flush=True,
+        )
+        await asyncio.Event().wait()
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    try:
+        asyncio.run(serve(config_from_args(args)))
+    except KeyboardInterrupt:
+        sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

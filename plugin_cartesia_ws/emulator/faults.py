@@ -1,0 +1,130 @@
+"""Fault injection: the failures real Cartesia sockets show, on demand (protocol spec 8).
+
+A ``Fault`` names what goes wrong and where: for an API key, a context id (exact, or a
+prefix ending in ``*``), or everything. ``FaultBook`` hands a context the faults that match
+it when the context starts (socket-level faults when the socket opens) and counts how often
+each may still fire. Pure bookkeeping; the server acts on the faults.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+FaultKind = Literal[
+    "drop",  # abort the TCP connection (client sees 1006) after `after_chunks` chunks
+    "close",  # close the socket with `close_code` (e.g. 1011) after `after_chunks` chunks
+    "no_done",  # never send the context's done (seen under rate limits, agents-js#681)
+    "stall",  # wait `seconds` before the context's first chunk
+    "stall_after",  # after `after_chunks` chunks, send nothing more for the context
+    "error",  # send an error event (`status`, `code`) after `after_chunks` chunks
+    "stale_frames",  # ignore cancel: the cancelled context's audio and done keep coming
+    "idle_close",  # socket: close after `seconds` without client messages
+    "refuse",  # handshake: answer HTTP `status` instead of upgrading
+]
+CONTEXT_KINDS = frozenset({"drop", "close", "no_done", "stall", "stall_after", "error", "stale_frames"})
+SOCKET_KINDS = frozenset({"idle_close", "refuse"})
+
+
+@dataclass
+class Fault:
+    kind: FaultKind
+    key: str | None = None  # API key (or token) it applies to; None = any
+    context: str | None = None  # context id, or "prefix*"; None = any
+    after_chunks: int = 0
+    seconds: float = 0.0
+    close_code: int = 1011
+    status: int = 500
+    code: str = "internal_server_error"
+    message: str = "Injected failure."
+    times: int | None = 1  # how many contexts/sockets it fires for; None = every one
+    fired: int = field(default=0)
+
+    def __post_init__(self) -> None:
+        if self.kind not in CONTEXT_KINDS | SOCKET_KINDS:
+            raise ValueError(
+                f"unknown fault kind {self.kind!r}; one of {sorted(CONTEXT_KINDS | SOCKET_KINDS)}"
+            )
+
+    def matches(self, key: str | None, context_id: str | None) -> bool:
+        if self.key is not None and self.key != key:
+            return False
+        if self.context is None or context_id is None:
+            return self.context is None
+        if self.context.endswith("*"):
+            return context_id.startswith(self.context[:-1])
+        return context_id == self.context
+
+    @property
+    def exhausted(self) -> bool:
+        return self.times is not None and self.fired >= self.times
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Fault:
+        allowed = set(cls.__dataclass_fields__) - {"fired"}
+        unknown = set(data) - allowed
+        if unknown:
+            raise ValueError(f"unknown fault fields: {sorted(unknown)}")
+        return cls(**data)
+
+
+class FaultBook:
+    """The faults armed on one emulator; thread-safe so tests may add them from anywhere."""
+
+    def __init__(self) -> None:
+        self._faults: list[Fault] = []
+        self._lock = threading.Lock()
+
+    def add(self, fault: Fault) -> Fault:
+        with self._lock:
+            self._faults.append(fault)
+        return fault
+
+    def clear(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def list(self) -> list[Fault]:
+        with self._lock:
+            return list(self._faults)
+
+    def take_for_context(self, key: str | None, context_id: str) -> list[Fault]:
+        return self._take(CONTEXT_KINDS, key, context_id)
+
+    def take_for_socket(self, key: str | None) -> list[Fault]:
+        return self._take(SOCKET_KINDS, key, None)
+
+    def _take(self, kinds: frozenset[str], key: str | None, context_id: str | None) -> list[Fault]:
+        taken = []
+        with self._lock:
+            for fault in self._faults:
+                if fault.kind in kinds and not fault.exhausted and fault.matches(key, context_id):
+                    fault.fired += 1
+                    taken.append(fault)
+        return taken
+
+
+@dataclass
+class ContextFaults:
+    """The faults one context carries, looked up by what the server is about to do."""
+
+    faults: list[Fault] = field(default_factory=list)
+
+    def first(self, kind: str) -> Fault | None:
+        return next((f for f in self.faults if f.kind == kind), None)
+
+    def has(self, kind: str) -> bool:
+        return self.first(kind) is not None
+
+    def due_after_chunk(self, chunks_sent: int) -> Fault | None:
+        """drop / close / error / stall_after faults whose chunk count has been reached."""
+        for fault in self.faults:
+            if fault.kind in ("drop", "close", "error", "stall_after") and (
+                chunks_sent >= fault.after_chunks
+            ):
+                return fault
+        return None

@@ -1,0 +1,552 @@
+"""The emulator's I/O: aiohttp endpoints around the pure protocol modules.
+
+``GET /``, ``WS /tts/websocket``, ``POST /tts/bytes``, ``POST /tts/sse``,
+``POST /access-token``, plus ``/_emulator/*`` admin routes (faults, records) for tests and
+benchmarks that run the emulator in another process. One ``SocketSession`` per WebSocket
+runs one worker task per context and one timer task for buffering deadlines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import secrets
+import time
+import uuid
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from ..audio import encode
+from .contexts import ContextTable, Finish, FlushDone, Send, Speak, StopNow, Wake
+from .faults import ContextFaults, Fault
+from .messages import (
+    KNOWN_VERSIONS,
+    ProtocolError,
+    bad_request,
+    chunk_event,
+    done_event,
+    error_event,
+    flush_done_event,
+    http_error_body,
+    parse_client_frame,
+    phoneme_timestamps_event,
+    timestamps_event,
+)
+from .pacing import plan_generation
+from .state import EmulatorState
+
+log = logging.getLogger("plugin_cartesia_ws.emulator")
+
+STATE_KEY: web.AppKey[EmulatorState] = web.AppKey("state", EmulatorState)
+
+
+def build_app(state: EmulatorState) -> web.Application:
+    app = web.Application()
+    app[STATE_KEY] = state
+    app.router.add_get("/", _status)
+    app.router.add_get("/tts/websocket", _websocket)
+    app.router.add_post("/tts/bytes", _tts_bytes)
+    app.router.add_post("/tts/sse", _tts_sse)
+    app.router.add_post("/access-token", _access_token)
+    app.router.add_get("/_emulator/stats", _admin_stats)
+    app.router.add_get("/_emulator/contexts/{context_id}", _admin_context)
+    app.router.add_post("/_emulator/faults", _admin_add_fault)
+    app.router.add_delete("/_emulator/faults", _admin_clear_faults)
+    app.router.add_post("/_emulator/reset", _admin_reset)
+    return app
+
+
+# ---------------------------------------------------------------- handshake
+def _credentials(request: web.Request) -> str | None:
+    """Every documented way to authenticate (section 1.2), first found wins."""
+    header = request.headers.get("X-API-Key")
+    if header:
+        return header
+    auth = request.headers.get("Authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip()
+    return request.query.get("api_key") or request.query.get("access_token")
+
+
+def _version(request: web.Request, state: EmulatorState) -> str:
+    """The query parameter wins over the header (section 1.3)."""
+    return (
+        request.query.get("cartesia_version")
+        or request.headers.get("Cartesia-Version")
+        or state.config.default_version
+    )
+
+
+def _check_handshake(request: web.Request, state: EmulatorState) -> tuple[str, str]:
+    """Returns (key, version) or raises the HTTP refusal a real server gives."""
+    version = _version(request, state)
+    key = _credentials(request)
+    if not state.is_authorized(key):
+        state.stats["handshakes_refused"] += 1
+        raise web.HTTPUnauthorized(
+            text=json.dumps({"error": "Unauthorized", "message": "Invalid or missing API key."}),
+            content_type="application/json",
+        )
+    if version not in KNOWN_VERSIONS:
+        raise web.HTTPNotFound(
+            text="API version not found: No API schema exists for the requested "
+            "Cartesia-Version.",
+        )
+    assert key is not None
+    return key, version
+
+
+async def _status(request: web.Request) -> web.Response:
+    state = request.app[STATE_KEY]
+    return web.json_response({"ok": True, "version": state.config.default_version})
+
+
+async def _access_token(request: web.Request) -> web.Response:
+    state = request.app[STATE_KEY]
+    key = _credentials(request)
+    if key not in state.config.api_keys and not state.config.accept_any_key:
+        raise web.HTTPUnauthorized(text="Unauthorized: Invalid API key.")
+    body = await request.json()
+    expires_in = int(body.get("expires_in", 60))
+    if not 1 <= expires_in <= 3600:
+        raise web.HTTPBadRequest(text="Invalid request: expires_in must be in [1, 3600].")
+    token = "tok_" + secrets.token_urlsafe(24)
+    state.tokens[token] = time.time() + expires_in
+    return web.json_response({"token": token})
+
+
+# ---------------------------------------------------------------- WebSocket
+async def _websocket(request: web.Request) -> web.StreamResponse:
+    state = request.app[STATE_KEY]
+    key, version = _check_handshake(request, state)
+    socket_faults = state.faults.take_for_socket(key)
+    refuse = next((f for f in socket_faults if f.kind == "refuse"), None)
+    if refuse is not None:
+        return web.Response(status=refuse.status, text=refuse.message)
+    limit = state.config.max_sockets_per_key
+    if limit is not None and state.open_sockets_by_key[key] >= limit:
+        raise web.HTTPTooManyRequests(text="Too many open WebSocket connections for this key.")
+    request_id = str(uuid.uuid4())
+    ws = web.WebSocketResponse(compress=True, heartbeat=None, max_msg_size=8 * 1024 * 1024)
+    ws.headers["X-Request-Id"] = request_id
+    await ws.prepare(request)
+    idle_fault = next((f for f in socket_faults if f.kind == "idle_close"), None)
+    idle_timeout = idle_fault.seconds if idle_fault else state.config.idle_timeout_s
+    session = SocketSession(state, request, ws, key, version, request_id, idle_timeout)
+    await session.run()
+    return ws
+
+
+class SocketSession:
+    """One client socket: reads frames, runs the contexts' generation workers."""
+
+    def __init__(
+        self,
+        state: EmulatorState,
+        request: web.Request,
+        ws: web.WebSocketResponse,
+        key: str,
+        version: str,
+        request_id: str,
+        idle_timeout_s: float,
+    ) -> None:
+        self.state = state
+        self.request = request
+        self.ws = ws
+        self.key = key
+        self.version = version
+        self.request_id = request_id
+        self.idle_timeout_s = idle_timeout_s
+        self.socket_id = state.next_socket_id()
+        self.table = ContextTable(
+            version=version,
+            catalogue=state.config.catalogue,
+            rules=state.config.rules,
+            gate=state.gate_for(key),
+            socket_id=self.socket_id,
+            request_id=request_id,
+        )
+        self.loop = asyncio.get_running_loop()
+        self.send_lock = asyncio.Lock()
+        self.workers: dict[str, asyncio.Task[None]] = {}
+        self.wakeups: dict[str, asyncio.Event] = {}
+        self.stops: dict[str, asyncio.Event] = {}
+        self.faults: dict[str, ContextFaults] = {}
+        self.timer_changed = asyncio.Event()
+        self.rng = random.Random(state.config.latency.seed + self.socket_id)
+        self.closed = False
+
+    async def run(self) -> None:
+        self.state.socket_opened(self.key)
+        timer = asyncio.create_task(self._timer())
+        try:
+            while not self.ws.closed:
+                try:
+                    msg = await self.ws.receive(timeout=self.idle_timeout_s)
+                except TimeoutError:
+                    log.info("closing idle socket after %.1fs", self.idle_timeout_s)
+                    await self.ws.close(code=1000, message=b"idle timeout")
+                    break
+                if msg.type == WSMsgType.TEXT:
+                    self._on_frame(msg.data)
+                elif msg.type == WSMsgType.BINARY:
+                    self._on_frame(msg.data)
+                else:  # CLOSE, CLOSING, CLOSED, ERROR
+                    break
+        finally:
+            self.closed = True
+            timer.cancel()
+            for task in self.workers.values():
+                task.cancel()
+            await asyncio.gather(timer, *self.workers.values(), return_exceptions=True)
+            self.table.close()
+            self.state.socket_closed(self.key)
+
+    # ------------------------------------------------------------ input
+    def _on_frame(self, raw: str | bytes) -> None:
+        now = self.loop.time()
+        context_id, parsed = self._peek(raw)
+        if context_id is not None:
+            record = self.state.record_for(context_id, self.key, self.socket_id)
+            record.received.append(parsed)
+            if context_id not in self.faults and not parsed.get("cancel"):
+                self.faults[context_id] = ContextFaults(
+                    self.state.faults.take_for_context(self.key, context_id)
+                )
+            if parsed.get("cancel") is True:
+                record.cancel_received_at = time.monotonic()
+                if self.faults.get(context_id, ContextFaults()).has("stale_frames"):
+                    self.state.changed()
+                    return  # this server "misses" the cancel: stale frames follow
+        self._apply(self.table.receive(raw, now))
+        self.state.changed()
+
+    @staticmethod
+    def _peek(raw: str | bytes) -> tuple[str | None, dict[str, Any]]:
+        try:
+            parsed = json.loads(raw)
+        except ValueError:
+            return None, {}
+        if isinstance(parsed, dict) and isinstance(parsed.get("context_id"), str):
+            return parsed["context_id"], parsed
+        return None, {}
+
+    def _apply(self, outputs: list[Any]) -> None:
+        for out in outputs:
+            if isinstance(out, Send):
+                self._spawn_send(out.event)
+            elif isinstance(out, Wake):
+                self._wake(out.context_id)
+            elif isinstance(out, StopNow):
+                self.stops.setdefault(out.context_id, asyncio.Event()).set()
+        self.timer_changed.set()
+
+    def _spawn_send(self, event: dict) -> None:
+        task = asyncio.create_task(self._send(event))
+        task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
+
+    def _wake(self, context_id: str) -> None:
+        self.wakeups.setdefault(context_id, asyncio.Event()).set()
+        worker = self.workers.get(context_id)
+        if worker is None or worker.done():
+            self.workers[context_id] = asyncio.create_task(self._worker(context_id))
+
+    async def _timer(self) -> None:
+        """Buffer deadlines (max_buffer_delay_ms) and context expiry."""
+        while True:
+            deadline = self.table.next_deadline()
+            self.timer_changed.clear()
+            timeout = None if deadline is None else max(0.0, deadline - self.loop.time())
+            try:
+                await asyncio.wait_for(self.timer_changed.wait(), timeout)
+            except TimeoutError:
+                self._apply(self.table.poll(self.loop.time()))
+
+    # ------------------------------------------------------------ output
+    async def _send(self, event: dict) -> bool:
+        if self.ws.closed:
+            return False
+        async with self.send_lock:
+            try:
+                await self.ws.send_str(json.dumps(event))
+            except (ConnectionError, RuntimeError):
+                return False
+        context_id = event.get("context_id")
+        if isinstance(context_id, str):
+            self.state.record_event(context_id, event)
+        return True
+
+    async def _pause(self, context_id: str, seconds: float) -> bool:
+        """Wait, but wake early (returning True) when the context must stop now."""
+        stop = self.stops.setdefault(context_id, asyncio.Event())
+        if seconds <= 0:
+            return stop.is_set()
+        try:
+            await asyncio.wait_for(stop.wait(), seconds)
+        except TimeoutError:
+            return False
+        return True
+
+    async def _worker(self, context_id: str) -> None:
+        """Runs one context's queued work in input order."""
+        wake = self.wakeups.setdefault(context_id, asyncio.Event())
+        faults = self.faults.setdefault(context_id, ContextFaults())
+        while not self.closed:
+            item = self.table.next_work(context_id)
+            if item is None:
+                if context_id not in self.table.contexts:
+                    return
+                wake.clear()
+                if self.table.has_pending_work(context_id):
+                    continue
+                await wake.wait()
+                continue
+            if isinstance(item, Speak):
+                keep_going = await self._speak(context_id, item, faults)
+                if not keep_going:
+                    return
+            elif isinstance(item, FlushDone):
+                await self._send(flush_done_event(context_id, item.flush_id))
+            elif isinstance(item, Finish):
+                if not faults.has("no_done"):
+                    await self._send(done_event(context_id))
+            self.table.work_finished(context_id, self.loop.time())
+            stop = self.stops.get(context_id)
+            if stop is not None:
+                stop.clear()
+            self.timer_changed.set()
+            self.state.changed()
+
+    async def _speak(self, context_id: str, item: Speak, faults: ContextFaults) -> bool:
+        """Render, then release chunks on the latency model's schedule. False = stop worker."""
+        ctx = self.table.contexts.get(context_id)
+        if ctx is None:
+            return False
+        req = ctx.request
+        record = self.state.record_for(context_id, self.key, self.socket_id)
+        started = self.loop.time()
+        rendering = await self.state.render(
+            item.text, sample_rate=req.sample_rate, speed=req.speed, language=req.language
+        )
+        volume = float((req.params.get("generation_config") or {}).get("volume") or 1.0)
+        if volume != 1.0:
+            rendering = self.state.scale_volume(rendering, volume)
+        stall = faults.first("stall")
+        first_audio = self.state.config.latency.first_audio_delay(self.rng)
+        if stall is not None and record.chunks_sent == 0:
+            first_audio += stall.seconds
+        plan = plan_generation(rendering, req.encoding, self.state.config.latency, first_audio)
+        offset = ctx.audio_seconds
+        for chunk in plan:
+            if self.table.should_stop(context_id):
+                break
+            if await self._pause(context_id, started + chunk.release_s - self.loop.time()):
+                break
+            if not await self._send(chunk_event(context_id, chunk.audio, chunk.step_time_ms, item.flush_id)):
+                return False
+            record.add_audio(chunk.audio, self.state.config.record_audio)
+            if req.add_timestamps and chunk.words:
+                await self._send(
+                    timestamps_event(
+                        context_id,
+                        item.flush_id,
+                        [w.text for w in chunk.words],
+                        [round(offset + w.start, 4) for w in chunk.words],
+                        [round(offset + w.end, 4) for w in chunk.words],
+                    )
+                )
+            if req.add_phoneme_timestamps and chunk.phonemes:
+                await self._send(
+                    phoneme_timestamps_event(
+                        context_id,
+                        item.flush_id,
+                        [p.text for p in chunk.phonemes],
+                        [round(offset + p.start, 4) for p in chunk.phonemes],
+                        [round(offset + p.end, 4) for p in chunk.phonemes],
+                    )
+                )
+            fault = faults.due_after_chunk(record.chunks_sent)
+            if fault is not None and await self._fire(context_id, fault):
+                return False
+        ctx.audio_seconds = offset + rendering.duration
+        return True
+
+    async def _fire(self, context_id: str, fault: Fault) -> bool:
+        """Acts on a chunk-count fault; True when the context (or socket) is finished."""
+        log.info("fault %s fires on context %s", fault.kind, context_id)
+        if fault.kind == "drop":
+            transport = self.request.transport
+            if transport is not None:
+                transport.abort()
+            self.closed = True
+            return True
+        if fault.kind == "close":
+            await self.ws.close(code=fault.close_code, message=fault.message.encode()[:120])
+            self.closed = True
+            return True
+        if fault.kind == "stall_after":
+            return True
+        err = ProtocolError(fault.status, fault.code, "Injected error", fault.message, context_id)
+        for out in self.table.fail(context_id, err):
+            if isinstance(out, Send):
+                await self._send(out.event)
+        return True
+
+
+# ---------------------------------------------------------------- HTTP endpoints
+async def _http_generation(request: web.Request) -> tuple[EmulatorState, Any, str, str, dict]:
+    """Shared validation of /tts/bytes and /tts/sse bodies (section 6)."""
+    state = request.app[STATE_KEY]
+    key, version = _check_handshake(request, state)
+    try:
+        body = await request.json()
+    except ValueError:
+        raise web.HTTPBadRequest(text="Invalid request: body is not JSON.") from None
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(text="Invalid request: body must be a JSON object.")
+    fmt = dict(body.get("output_format") or {})
+    container = fmt.get("container", "raw")
+    frame = dict(body)
+    frame.update(
+        context_id=body.get("context_id") or f"http-{uuid.uuid4()}",
+        output_format={**fmt, "container": "raw"},
+        max_buffer_delay_ms=0,
+    )
+    try:
+        if container not in ("raw", "wav"):
+            raise bad_request(
+                f"container {container!r} is not supported by the emulator (raw, wav).", None
+            )
+        req = parse_client_frame(json.dumps(frame), version=version, catalogue=state.config.catalogue)
+    except ProtocolError as err:
+        rid = str(uuid.uuid4())
+        raise web.HTTPBadRequest(
+            text=http_error_body(err, version=version, request_id=rid),
+            content_type="application/json" if version >= "2026-03-01" else "text/plain",
+        ) from None
+    return state, req, container, key, body
+
+
+async def _tts_bytes(request: web.Request) -> web.StreamResponse:
+    state, req, container, _key, _body = await _http_generation(request)
+    rendering = await state.render(
+        req.transcript, sample_rate=req.sample_rate, speed=req.speed, language=req.language
+    )
+    audio = encode(rendering.samples, req.encoding)
+    content_type = "audio/wav" if container == "wav" else "application/octet-stream"
+    response = web.StreamResponse(headers={"Content-Type": content_type})
+    await response.prepare(request)
+    if container == "wav":
+        await response.write(_wav_header(len(audio), req.sample_rate, req.encoding))
+    rng = random.Random(state.config.latency.seed)
+    started = asyncio.get_running_loop().time()
+    for chunk in plan_generation(
+        rendering, req.encoding, state.config.latency, state.config.latency.first_audio_delay(rng)
+    ):
+        await asyncio.sleep(max(0.0, started + chunk.release_s - asyncio.get_running_loop().time()))
+        await response.write(chunk.audio)
+    await response.write_eof()
+    return response
+
+
+async def _tts_sse(request: web.Request) -> web.StreamResponse:
+    state, req, _container, _key, body = await _http_generation(request)
+    echo_id = body.get("context_id")
+    rendering = await state.render(
+        req.transcript, sample_rate=req.sample_rate, speed=req.speed, language=req.language
+    )
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+    await response.prepare(request)
+
+    async def emit(event: dict) -> None:
+        if echo_id is None:
+            event.pop("context_id", None)
+        await response.write(f"data: {json.dumps(event)}\n\n".encode())
+
+    rng = random.Random(state.config.latency.seed)
+    started = asyncio.get_running_loop().time()
+    ctx = echo_id or ""
+    for chunk in plan_generation(
+        rendering, req.encoding, state.config.latency, state.config.latency.first_audio_delay(rng)
+    ):
+        await asyncio.sleep(max(0.0, started + chunk.release_s - asyncio.get_running_loop().time()))
+        await emit(chunk_event(ctx, chunk.audio, chunk.step_time_ms, 1))
+        if req.add_timestamps and chunk.words:
+            await emit(
+                timestamps_event(
+                    ctx,
+                    1,
+                    [w.text for w in chunk.words],
+                    [round(w.start, 4) for w in chunk.words],
+                    [round(w.end, 4) for w in chunk.words],
+                )
+            )
+        if req.add_phoneme_timestamps and chunk.phonemes:
+            await emit(
+                phoneme_timestamps_event(
+                    ctx,
+                    1,
+                    [p.text for p in chunk.phonemes],
+                    [round(p.start, 4) for p in chunk.phonemes],
+                    [round(p.end, 4) for p in chunk.phonemes],
+                )
+            )
+    await emit(done_event(ctx))
+    await response.write_eof()
+    return response
+
+
+def _wav_header(data_len: int, rate: int, encoding: str) -> bytes:
+    fmt_code, width = {
+        "pcm_s16le": (1, 2),
+        "pcm_f32le": (3, 4),
+        "pcm_alaw": (6, 1),
+        "pcm_mulaw": (7, 1),
+    }[encoding]
+    import struct
+
+    return (
+        b"RIFF"
+        + struct.pack("<I", 36 + data_len)
+        + b"WAVEfmt "
+        + struct.pack("<IHHIIHH", 16, fmt_code, 1, rate, rate * width, width, 8 * width)
+        + b"data"
+        + struct.pack("<I", data_len)
+    )
+
+
+# ---------------------------------------------------------------- admin
+async def _admin_stats(request: web.Request) -> web.Response:
+    return web.json_response(request.app[STATE_KEY].snapshot())
+
+
+async def _admin_context(request: web.Request) -> web.Response:
+    record = request.app[STATE_KEY].records.get(request.match_info["context_id"])
+    if record is None:
+        raise web.HTTPNotFound(text="no such context")
+    return web.json_response(record.summary())
+
+
+async def _admin_add_fault(request: web.Request) -> web.Response:
+    try:
+        fault = Fault.from_dict(await request.json())
+    except (ValueError, TypeError) as exc:
+        raise web.HTTPBadRequest(text=str(exc)) from None
+    request.app[STATE_KEY].faults.add(fault)
+    return web.json_response(fault.to_dict())
+
+
+async def _admin_clear_faults(request: web.Request) -> web.Response:
+    request.app[STATE_KEY].faults.clear()
+    return web.json_response({"ok": True})
+
+
+async def _admin_reset(request: web.Request) -> web.Response:
+    request.app[STATE_KEY].reset_records()
+    return web.json_response({"ok": True})
+
+
+__all__ = ["build_app", "SocketSession", "STATE_KEY", "error_event"]

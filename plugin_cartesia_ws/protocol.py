@@ -1,0 +1,216 @@
+"""Pure client side of Cartesia's TTS WebSocket: build request frames, parse server events,
+map errors to LiveKit's ``APIError`` family. No sockets, no asyncio.
+
+Frames are built as the ``cartesia`` SDK's ``GenerationRequestParam`` /
+``CancelContextRequest`` and parsed into its ``WebsocketResponse`` models, so the vendor's
+own schema is the contract. Dispatch is on ``type`` first: an ``error`` carries
+``done: true`` and must never be mistaken for a normal end (the official plugin's bug).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pydantic
+from cartesia.types.generation_request_param import GenerationRequestParam
+from cartesia.types.websocket_client_event_param import CancelContextRequest
+from cartesia.types.websocket_response import (
+    Chunk,
+    Done,
+    Error,
+    FlushDone,
+    PhonemeTimestamps,
+    Timestamps,
+    WebsocketResponse,
+)
+from livekit.agents import APIConnectionError, APIError, APIStatusError
+
+from .models import is_sonic_3
+
+__all__ = [
+    "Chunk",
+    "Done",
+    "Error",
+    "FlushDone",
+    "PhonemeTimestamps",
+    "Timestamps",
+    "WebsocketResponse",
+    "ContextOptions",
+    "MalformedFrame",
+    "UnknownEvent",
+    "generation_frame",
+    "flush_frame",
+    "end_frame",
+    "cancel_frame",
+    "parse_event",
+    "error_from_event",
+    "handshake_error",
+    "close_error",
+]
+
+_EVENT_TYPES = {
+    "chunk": Chunk,
+    "timestamps": Timestamps,
+    "phoneme_timestamps": PhonemeTimestamps,
+    "flush_done": FlushDone,
+    "done": Done,
+    "error": Error,
+}
+_ADAPTERS = {name: pydantic.TypeAdapter(model) for name, model in _EVENT_TYPES.items()}
+_STRING_SPEEDS = {"fastest": "fast", "fast": "fast", "normal": "normal", "slow": "slow", "slowest": "slow"}
+
+
+@dataclass(frozen=True)
+class ContextOptions:
+    """Everything that must stay identical on every frame of one context (spec 2.7)."""
+
+    model: str
+    voice: str
+    encoding: str
+    sample_rate: int
+    language: str | None
+    max_buffer_delay_ms: int
+    speed: float | str | None = None
+    emotion: tuple[str, ...] = ()
+    volume: float | None = None
+    word_timestamps: bool = True
+    add_phoneme_timestamps: bool = False
+    use_normalized_timestamps: bool = False
+    pronunciation_dict_id: str | None = None
+
+    def base(self, context_id: str) -> GenerationRequestParam:
+        """The fields shared by every frame of the context, as the SDK types them."""
+        frame: GenerationRequestParam = {
+            "context_id": context_id,
+            "model_id": self.model,
+            "voice": {"mode": "id", "id": self.voice},
+            "output_format": {
+                "container": "raw",
+                "encoding": self.encoding,  # type: ignore[typeddict-item]
+                "sample_rate": self.sample_rate,  # type: ignore[typeddict-item]
+            },
+            "transcript": "",
+            "add_timestamps": self.word_timestamps,
+            "max_buffer_delay_ms": self.max_buffer_delay_ms,
+        }
+        if self.language:
+            frame["language"] = self.language  # type: ignore[typeddict-item]
+        if self.add_phoneme_timestamps:
+            frame["add_phoneme_timestamps"] = True
+        if self.use_normalized_timestamps:
+            frame["use_normalized_timestamps"] = True
+        if self.pronunciation_dict_id:
+            frame["pronunciation_dict_id"] = self.pronunciation_dict_id
+        config: dict[str, Any] = {}
+        if isinstance(self.speed, int | float) and not isinstance(self.speed, bool):
+            if is_sonic_3(self.model):
+                config["speed"] = float(self.speed)
+        elif isinstance(self.speed, str):
+            frame["speed"] = _STRING_SPEEDS.get(self.speed, "normal")  # type: ignore[typeddict-item]
+        if self.emotion and is_sonic_3(self.model):
+            config["emotion"] = self.emotion[0]
+        if self.volume is not None and is_sonic_3(self.model):
+            config["volume"] = float(self.volume)
+        if config:
+            frame["generation_config"] = config  # type: ignore[typeddict-item]
+        return frame
+
+
+def generation_frame(base: GenerationRequestParam, transcript: str) -> str:
+    """More text for the context; Cartesia joins transcripts verbatim."""
+    frame = dict(base, transcript=transcript)
+    frame["continue"] = True
+    return json.dumps(frame)
+
+
+def flush_frame(base: GenerationRequestParam) -> str:
+    """Generate what is buffered now; answered by ``flush_done`` (spec 2.6)."""
+    frame = dict(base, transcript="", flush=True)
+    frame["continue"] = True
+    return json.dumps(frame)
+
+
+def end_frame(base: GenerationRequestParam) -> str:
+    """No more input: the server finishes the audio and sends one ``done``."""
+    frame = dict(base, transcript="")
+    frame["continue"] = False
+    return json.dumps(frame)
+
+
+def cancel_frame(context_id: str) -> str:
+    request: CancelContextRequest = {"context_id": context_id, "cancel": True}
+    return json.dumps(request)
+
+
+class MalformedFrame(ValueError):
+    """A server frame we cannot use (not JSON, not an object, fields missing)."""
+
+
+@dataclass(frozen=True)
+class UnknownEvent:
+    """A frame of a ``type`` this client does not know (Cartesia adds types additively)."""
+
+    type: str
+    context_id: str | None
+
+
+def parse_event(raw: str | bytes) -> WebsocketResponse | UnknownEvent:
+    """One server text frame -> the SDK's typed event; raises MalformedFrame."""
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise MalformedFrame("frame is not JSON") from None
+    if not isinstance(data, dict):
+        raise MalformedFrame("frame is not a JSON object")
+    kind = data.get("type")
+    context_id = data.get("context_id")
+    context_id = context_id if isinstance(context_id, str) else None
+    adapter = _ADAPTERS.get(kind) if isinstance(kind, str) else None
+    if adapter is None:
+        if kind is None and data.get("done") is True and context_id:
+            # Some servers omit `type` on the final message; a bare done is still a done.
+            return Done(context_id=context_id, done=True, status_code=200, type="done")
+        return UnknownEvent(str(kind), context_id)
+    try:
+        return adapter.validate_python(data)  # type: ignore[no-any-return]
+    except pydantic.ValidationError as exc:
+        fields = ", ".join(".".join(str(p) for p in e["loc"]) for e in exc.errors())
+        raise MalformedFrame(f"{kind} frame with missing or invalid fields: {fields}") from None
+
+
+def error_from_event(event: Error, *, request_id: str | None = None) -> APIError:
+    """An ``error`` event -> APIStatusError with honest ``retryable`` (4xx but 408/429 fatal)."""
+    title = event.title or "Cartesia error"
+    legacy = (event.model_extra or {}).get("error")  # "Title: message" before 2026-03-01
+    message = event.message or (str(legacy) if legacy else "")
+    code = f" [{event.error_code}]" if event.error_code else ""
+    status = event.status_code if event.status_code is not None else 500
+    return APIStatusError(
+        f"Cartesia error {status}{code}: {title}: {message}".rstrip(": "),
+        status_code=status,
+        request_id=event.request_id or request_id,
+        body={"error_code": event.error_code, "context_id": event.context_id},
+        retryable=None,
+    )
+
+
+_HANDSHAKE_HINTS = {
+    401: "Cartesia rejected the API key (HTTP 401): check CARTESIA_API_KEY",
+    403: "Cartesia refused access (HTTP 403): the key lacks the tts grant",
+    404: "Cartesia does not know this API version or URL (HTTP 404): check api_version/base_url",
+    429: "Cartesia refused the connection: too many open WebSockets for this key (HTTP 429)",
+}
+
+
+def handshake_error(status: int, request_id: str | None = None) -> APIStatusError:
+    """A refused upgrade; the message names the cause, never the key."""
+    message = _HANDSHAKE_HINTS.get(status, f"Cartesia refused the WebSocket (HTTP {status})")
+    return APIStatusError(message, status_code=status, request_id=request_id, retryable=None)
+
+
+def close_error(close_code: int | None, *, while_owed: bool) -> APIConnectionError:
+    """The socket closed under a context; always retryable (a new socket may work)."""
+    what = "while audio was owed" if while_owed else "unexpectedly"
+    return APIConnectionError(f"Cartesia WebSocket closed {what} (close code {close_code})")
