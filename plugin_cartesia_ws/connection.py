@@ -254,7 +254,8 @@ class SocketPool:
             self._start_connect(self._connect_timeout)
 
     async def acquire(self, timeout: float) -> tuple[CartesiaSocket, bool]:
-        """The warm socket (reused=True) or a fresh one; raises APIError on failure."""
+        """The warm socket (reused=True, also when joining a prewarm under way) or a fresh
+        one; raises APIError on failure."""
         if self._closed:
             raise APIConnectionError("TTS is closed")
         started = time.perf_counter()
@@ -265,9 +266,11 @@ class SocketPool:
             socket = None
         if socket is not None and socket.is_open:
             reused = True
+        elif self._connecting is not None:  # prewarm or background reconnect under way
+            socket = await asyncio.shield(self._connecting)
+            reused = True  # not opened for this turn; it only waits for the rest
         else:
-            task = self._connecting or self._start_connect(timeout)
-            socket = await asyncio.shield(task)
+            socket = await asyncio.shield(self._start_connect(timeout))
             reused = False
         self.last_acquire_time = time.perf_counter() - started
         self.last_reused = reused
