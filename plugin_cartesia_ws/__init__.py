@@ -14,7 +14,9 @@ from livekit.agents import Plugin
 from .chunking import ChunkingPolicy
 from .log import logger
 from .models import TTSDefaultVoiceId
-from .tts import TTS, SynthesizeStream, TurnStats
+from .pool import ReconnectPolicy
+from .stream import SynthesizeStream, TurnStats
+from .tts import TTS
 from .version import __version__
 
 __all__ = [
@@ -22,6 +24,7 @@ __all__ = [
     "SynthesizeStream",
     "TurnStats",
     "ChunkingPolicy",
+    "ReconnectPolicy",
     "TTSDefaultVoiceId",
     "__version__",
 ]

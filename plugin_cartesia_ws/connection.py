@@ -1,11 +1,10 @@
-"""One Cartesia WebSocket, one reader task, routing by ``context_id``; and the pool that keeps
-one such socket warm per TTS instance.
+"""One Cartesia WebSocket, one reader task, routing by ``context_id``.
 
 Every stream (agent turn) opens a context on the shared socket and reads its own
 ``ContextEvents`` queue. Cancelling a context removes its queue at once, so late frames of
 that context are dropped by the reader and can never reach a later turn; the socket stays
-open. When the socket dies, every open context gets a retryable error and the pool opens a
-new socket (in the background when nothing is waiting for it).
+open. When the socket dies, every open context gets a retryable error; ``pool.SocketPool``
+decides when to open the next one.
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
-from livekit.agents import APIConnectionError, APIError
+from livekit.agents import APIConnectionError
 
 from . import protocol
 from .log import logger
@@ -59,6 +58,7 @@ class CartesiaSocket:
         self.contexts: dict[str, ContextEvents] = {}
         self.stale_frames_dropped = 0
         self.contexts_served = 0
+        self.contexts_completed = 0  # ended with done: proof the socket works
         self.on_close: Callable[[CartesiaSocket], None] | None = None
         self._warned: set[str] = set()
         self._background: set[asyncio.Task[None]] = set()
@@ -83,8 +83,9 @@ class CartesiaSocket:
         self.last_used_at = time.monotonic()
         return events
 
-    def release(self, context_id: str) -> None:
+    def release(self, context_id: str, *, completed: bool = False) -> None:
         """The context is finished (done received, or nothing was ever sent)."""
+        self.contexts_completed += completed
         self.contexts.pop(context_id, None)
         self.last_used_at = time.monotonic()
         if self.close_when_idle and not self.contexts and not self._closing:
@@ -189,115 +190,3 @@ class CartesiaSocket:
         await self.ws.close()
         self._reader.cancel()
         await asyncio.gather(self._reader, return_exceptions=True)
-
-
-Connect = Callable[[float], Awaitable[CartesiaSocket]]
-
-
-class SocketPool:
-    """Keeps one socket warm: opened by ``prewarm()`` or first use, reused by every turn,
-    refreshed before Cartesia's idle close, replaced in the background when it dies idle."""
-
-    def __init__(self, connect: Connect, *, idle_refresh_s: float, connect_timeout: float = 10.0):
-        self._connect = connect
-        self._idle_refresh_s = idle_refresh_s
-        self._connect_timeout = connect_timeout
-        self._socket: CartesiaSocket | None = None
-        self._connecting: asyncio.Task[CartesiaSocket] | None = None
-        self._retired: set[CartesiaSocket] = set()
-        self._closed = False
-        self.sockets_opened = 0
-        self.last_acquire_time = 0.0
-        self.last_reused = False
-
-    @property
-    def socket(self) -> CartesiaSocket | None:
-        return self._socket
-
-    def prewarm(self) -> None:
-        """Start connecting now so the first turn does not pay the handshake."""
-        if self._closed or self._connecting is not None:
-            return
-        if self._socket is not None and self._socket.is_open:
-            return
-        self._start_connect(self._connect_timeout)
-
-    def _start_connect(self, timeout: float) -> asyncio.Task[CartesiaSocket]:
-        task = asyncio.create_task(self._open(timeout), name="cartesia-ws-connect")
-        self._connecting = task
-        task.add_done_callback(self._connect_finished)
-        return task
-
-    def _connect_finished(self, task: asyncio.Task[CartesiaSocket]) -> None:
-        if self._connecting is task:
-            self._connecting = None
-        if not task.cancelled() and task.exception() is not None:
-            logger.debug("Cartesia connect failed", extra={"error": str(task.exception())})
-
-    async def _open(self, timeout: float) -> CartesiaSocket:
-        socket = await self._connect(timeout)
-        self.sockets_opened += 1
-        if self._closed:
-            await socket.aclose()
-            raise APIConnectionError("TTS closed while connecting")
-        socket.on_close = self._socket_closed
-        self._socket = socket
-        return socket
-
-    def _socket_closed(self, socket: CartesiaSocket) -> None:
-        """Replace a socket that died idle before the next turn needs it."""
-        if socket is not self._socket:
-            return
-        self._socket = None
-        if not self._closed and socket.contexts_served > 0 and self._connecting is None:
-            logger.debug("Cartesia socket closed while idle; reconnecting in the background")
-            self._start_connect(self._connect_timeout)
-
-    async def acquire(self, timeout: float) -> tuple[CartesiaSocket, bool]:
-        """The warm socket (reused=True, also when joining a prewarm under way) or a fresh
-        one; raises APIError on failure."""
-        if self._closed:
-            raise APIConnectionError("TTS is closed")
-        started = time.perf_counter()
-        socket = self._socket
-        if socket is not None and socket.is_open and socket.idle_for > self._idle_refresh_s:
-            logger.debug("refreshing an idle Cartesia socket before the server closes it")
-            self._retire(socket)
-            socket = None
-        if socket is not None and socket.is_open:
-            reused = True
-        elif self._connecting is not None:  # prewarm or background reconnect under way
-            socket = await asyncio.shield(self._connecting)
-            reused = True  # not opened for this turn; it only waits for the rest
-        else:
-            socket = await asyncio.shield(self._start_connect(timeout))
-            reused = False
-        self.last_acquire_time = time.perf_counter() - started
-        self.last_reused = reused
-        return socket, reused
-
-    def _retire(self, socket: CartesiaSocket) -> None:
-        if socket is self._socket:
-            self._socket = None
-        self._retired.add(socket)
-        task = asyncio.create_task(socket.aclose())
-        task.add_done_callback(lambda _t: self._retired.discard(socket))
-
-    def invalidate(self) -> None:
-        """Options that live on the socket (API version) changed: the next turn reconnects;
-        contexts still running on the old socket finish there."""
-        socket, self._socket = self._socket, None
-        if socket is None:
-            return
-        if socket.contexts:
-            socket.close_when_idle = True
-        else:
-            self._retire(socket)
-
-    async def aclose(self) -> None:
-        self._closed = True
-        if self._connecting is not None:
-            self._connecting.cancel()
-        sockets = [s for s in (self._socket, *self._retired) if s is not None]
-        self._socket = None
-        await asyncio.gather(*(s.aclose() for s in sockets), return_exceptions=True)

@@ -1,42 +1,32 @@
-"""The LiveKit adapter: ``TTS`` (options, warm socket), ``SynthesizeStream`` (one agent turn =
-one Cartesia context) and ``synthesize()``.
+"""The LiveKit TTS: options, the warm socket pool, and the streams it hands out.
 
-A turn's text goes out as soon as the chunking policy allows; its audio comes back on the
-shared socket and is pushed to LiveKit as 16-bit PCM. Closing a stream before ``done``
-(barge-in) cancels the context on the server and drops its late frames; the socket stays
-for the next turn.
+A drop-in for ``livekit.plugins.cartesia.TTS``: same keyword arguments, same meaning, plus
+``chunking``. Each ``stream()`` is one agent turn (``stream.SynthesizeStream``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import os
-import time
 import weakref
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 import aiohttp
 from livekit.agents import (
     APIConnectionError,
-    APIError,
     APIConnectOptions,
-    APIStatusError,
     APITimeoutError,
     tokenize,
     tts,
     utils,
 )
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, NOT_GIVEN, NotGivenOr
-from livekit.agents.utils import aio, is_given
-from livekit.agents.voice.io import TimedString
+from livekit.agents.utils import is_given
 
 from . import protocol
-from .alignment import TranscriptAligner
-from .audio import ENCODINGS, SAMPLE_RATES, PcmDecoder
-from .chunking import ChunkingPolicy, TextChunker, policy_for
-from .connection import CartesiaSocket, ContextEvents, SocketPool
+from .audio import ENCODINGS, SAMPLE_RATES
+from .chunking import ChunkingPolicy, policy_for
+from .connection import CartesiaSocket
 from .log import logger
 from .models import (
     DEFAULT_API_VERSION,
@@ -50,12 +40,11 @@ from .models import (
     TTSVoiceEmotion,
     TTSVoiceSpeed,
 )
+from .pool import ReconnectPolicy, SocketPool
+from .stream import SynthesizeStream
 from .version import __version__
 
 USER_AGENT = f"plugin-cartesia-ws/{__version__}"
-# Marker put in a context's queue when the sender has something to say about the turn.
-_NUDGE = object()  # "I just sent text: re-arm the watchdog"
-_NOTHING_TO_SAY = object()  # the turn's text had nothing speakable; no context was opened
 
 
 @dataclass
@@ -99,27 +88,6 @@ class _TTSOptions:
         return f"{base}/tts/websocket?cartesia_version={self.api_version}"
 
 
-@dataclass
-class TurnStats:
-    """What one turn did, for logs, tests and benchmarks."""
-
-    context_id: str
-    socket_reused: bool = False
-    chunks_sent: int = 0
-    first_text_sent_at: float | None = None  # time.perf_counter()
-    first_audio_at: float | None = None
-    first_step_time_ms: float | None = None
-    audio_bytes: int = 0
-    cancelled: bool = False
-    done: bool = False
-
-    @property
-    def time_to_first_audio(self) -> float | None:
-        if self.first_text_sent_at is None or self.first_audio_at is None:
-            return None
-        return self.first_audio_at - self.first_text_sent_at
-
-
 class TTS(tts.TTS):
     """Cartesia streaming TTS over one warm WebSocket; a drop-in for
     ``livekit.plugins.cartesia.TTS`` (same keyword arguments) plus ``chunking``."""
@@ -148,6 +116,7 @@ class TTS(tts.TTS):
         chunking: ChunkingMode | ChunkingPolicy = "clause",
         max_buffer_delay_ms: int | None = None,
         idle_refresh_s: float = IDLE_REFRESH_S,
+        reconnect_policy: ReconnectPolicy | None = None,
     ) -> None:
         """Keyword arguments as in livekit-plugins-cartesia, plus:
 
@@ -156,6 +125,7 @@ class TTS(tts.TTS):
             (every LLM token at once, Cartesia buffers), or a ChunkingPolicy.
         max_buffer_delay_ms: override what we tell Cartesia (default: the policy's).
         idle_refresh_s: reopen a socket idle this long before Cartesia's 5-minute close.
+        reconnect_policy: backoff, jitter and the quick-failure breaker (pool.ReconnectPolicy).
         ``tokenizer`` and ``text_pacing`` are accepted for compatibility; chunking
         decides what is sent when.
         """
@@ -201,7 +171,7 @@ class TTS(tts.TTS):
         self._own_session: aiohttp.ClientSession | None = None
         self._tokenizer = tokenizer
         self._text_pacing = text_pacing
-        self._pool = SocketPool(self._connect, idle_refresh_s=idle_refresh_s)
+        self._pool = SocketPool(self._connect, idle_refresh_s=idle_refresh_s, policy=reconnect_policy)
         self._streams: weakref.WeakSet[SynthesizeStream] = weakref.WeakSet()
         self._warned_no_timestamps = False
 
@@ -219,6 +189,15 @@ class TTS(tts.TTS):
     @property
     def pool(self) -> SocketPool:
         return self._pool
+
+    def _options_snapshot(self) -> _TTSOptions:
+        """A stream's own copy: update_options() never changes a running turn."""
+        return replace(self._opts)
+
+    def _warn_no_timestamps(self) -> None:
+        if not self._warned_no_timestamps:
+            self._warned_no_timestamps = True
+            logger.warning("Cartesia sent no word timestamps; the transcript falls back to LLM text")
 
     # ------------------------------------------------------------ connection
     def _http_session(self) -> aiohttp.ClientSession:
@@ -321,219 +300,3 @@ class TTS(tts.TTS):
         await self._pool.aclose()
         if self._own_session is not None:
             await self._own_session.close()
-
-
-@dataclass
-class _SendState:
-    """Shared between a turn's sender and receiver."""
-
-    sent_any: bool = False
-    ended: bool = False
-    last_send_at: float = 0.0
-
-
-class SynthesizeStream(tts.SynthesizeStream):
-    """One agent turn = one Cartesia context on the shared socket."""
-
-    def __init__(self, *, tts: TTS, conn_options: APIConnectOptions) -> None:
-        super().__init__(tts=tts, conn_options=conn_options)
-        self._tts: TTS = tts
-        self._opts = replace(tts._opts)
-        self.stats: TurnStats | None = None
-        self.phoneme_timestamps: list[tuple[str, float, float]] = []
-
-    async def _run(self, output_emitter: tts.AudioEmitter) -> None:
-        context_id = utils.shortuuid("lkctx_")
-        stats = self.stats = TurnStats(context_id)
-        output_emitter.initialize(
-            request_id=context_id,
-            sample_rate=self._opts.sample_rate,
-            num_channels=1,
-            mime_type="audio/pcm",
-            stream=True,
-        )
-        socket, reused = await self._tts._pool.acquire(self._conn_options.timeout)
-        self._acquire_time = self._tts._pool.last_acquire_time
-        self._connection_reused = stats.socket_reused = reused
-        events = socket.open_context(context_id)
-        state = _SendState()
-        aligner = TranscriptAligner()
-        sender = asyncio.create_task(
-            self._send_text(socket, events, state, aligner), name="cartesia-send"
-        )
-        try:
-            await self._receive_audio(events, state, aligner, output_emitter, stats)
-        except asyncio.CancelledError:
-            stats.cancelled = True
-            raise
-        finally:
-            if stats.done or not state.sent_any:
-                socket.release(context_id)
-            else:
-                socket.cancel(context_id)  # barge-in or failure: stop the server, drop late frames
-            await utils.aio.gracefully_cancel(sender)
-            self._log_turn(stats)
-
-    # ------------------------------------------------------------ text -> Cartesia
-    async def _send_text(
-        self,
-        socket: CartesiaSocket,
-        events: ContextEvents,
-        state: _SendState,
-        aligner: TranscriptAligner,
-    ) -> None:
-        try:
-            await self._send_text_inner(socket, events, state, aligner)
-        except Exception as exc:  # the receiver owns the error
-            events.post(exc if isinstance(exc, APIError) else APIConnectionError(type(exc).__name__))
-
-    async def _send_text_inner(
-        self,
-        socket: CartesiaSocket,
-        events: ContextEvents,
-        state: _SendState,
-        aligner: TranscriptAligner,
-    ) -> None:
-        base = self._opts.context_options().base(events.context_id)
-        chunker = TextChunker(self._opts.chunking)
-        input_ch = self._input_ch  # read fresh per attempt: a retry replaces the channel
-
-        async def send(chunks: list[str]) -> None:
-            for chunk in chunks:
-                if not state.sent_any:
-                    self._mark_started()
-                    assert self.stats is not None
-                    self.stats.first_text_sent_at = time.perf_counter()
-                await socket.send(protocol.generation_frame(base, chunk))
-                aligner.add_sent_text(chunk)
-                state.sent_any = True
-                state.last_send_at = time.monotonic()
-                assert self.stats is not None
-                self.stats.chunks_sent += 1
-                events.post(_NUDGE)
-
-        while True:
-            deadline = chunker.next_deadline()
-            try:
-                if deadline is None:
-                    item = await input_ch.recv()
-                else:
-                    item = await asyncio.wait_for(input_ch.recv(), max(0.0, deadline - time.monotonic()))
-            except TimeoutError:
-                await send(chunker.poll(time.monotonic()))
-                continue
-            except aio.ChanClosed:
-                break
-            if isinstance(item, self._FlushSentinel):
-                await send(chunker.flush())
-                if state.sent_any and not input_ch.closed:
-                    await socket.send(protocol.flush_frame(base))
-                continue
-            await send(chunker.push(item, time.monotonic()))
-        await send(chunker.flush())
-        if state.sent_any:
-            await socket.send(protocol.end_frame(base))
-            state.ended = True
-            state.last_send_at = time.monotonic()
-            events.post(_NUDGE)
-        else:
-            events.post(_NOTHING_TO_SAY)
-
-    # ------------------------------------------------------------ Cartesia -> audio
-    def _watchdog_timeout(self, events: ContextEvents, state: _SendState) -> float | None:
-        """Only while audio is owed: text sent and not yet answered, or the end sent."""
-        if not (state.ended or state.last_send_at > events.last_event_at):
-            return None
-        slack = self._conn_options.timeout + self._opts.chunking.buffer_delay_ms() / 1000.0
-        since = max(state.last_send_at, events.last_event_at)
-        return max(0.0, since + slack - time.monotonic())
-
-    async def _receive_audio(
-        self,
-        events: ContextEvents,
-        state: _SendState,
-        aligner: TranscriptAligner,
-        emitter: tts.AudioEmitter,
-        stats: TurnStats,
-    ) -> None:
-        decoder = PcmDecoder(self._opts.encoding)
-        started = False
-        got_timestamps = False
-
-        def start() -> None:
-            nonlocal started
-            if not started:
-                emitter.start_segment(segment_id=events.context_id)
-                started = True
-
-        while True:
-            try:
-                item = await events.get(self._watchdog_timeout(events, state))
-            except TimeoutError:
-                raise APITimeoutError(
-                    f"Cartesia sent nothing for {self._conn_options.timeout:.1f}s while audio "
-                    "was owed"
-                ) from None
-            if item is _NUDGE:
-                continue
-            if item is _NOTHING_TO_SAY:
-                if self._pushed_text.strip():  # e.g. "..." only: LiveKit wants some audio
-                    start()
-                    emitter.push(b"\x00\x00" * (self._opts.sample_rate // 100))
-                stats.done = True
-                return
-            if isinstance(item, BaseException):
-                raise item
-            if isinstance(item, protocol.Chunk):
-                pcm = decoder.feed(base64.b64decode(item.data)) if item.data else b""
-                if pcm:
-                    start()
-                    if stats.first_audio_at is None:
-                        stats.first_audio_at = time.perf_counter()
-                        stats.first_step_time_ms = item.step_time
-                    stats.audio_bytes += len(pcm)
-                    emitter.push(pcm)
-            elif isinstance(item, protocol.Timestamps):
-                if item.word_timestamps is not None and started:
-                    got_timestamps = True
-                    wt = item.word_timestamps
-                    for word in aligner.align(list(wt.words), list(wt.start), list(wt.end)):
-                        emitter.push_timed_transcript(
-                            TimedString(text=word.text, start_time=word.start, end_time=word.end)
-                        )
-            elif isinstance(item, protocol.PhonemeTimestamps):
-                pt = item.phoneme_timestamps
-                if pt is not None:
-                    self.phoneme_timestamps.extend(zip(pt.phonemes, pt.start, pt.end, strict=False))
-            elif isinstance(item, protocol.Error):
-                raise protocol.error_from_event(item)
-            elif isinstance(item, protocol.Done):
-                stats.done = True
-                if got_timestamps:
-                    for word in aligner.finish():
-                        emitter.push_timed_transcript(
-                            TimedString(text=word.text, start_time=word.start, end_time=word.end)
-                        )
-                elif self._opts.word_timestamps and not self._tts._warned_no_timestamps:
-                    self._tts._warned_no_timestamps = True
-                    logger.warning(
-                        "Cartesia sent no word timestamps; the transcript falls back to LLM text"
-                    )
-                return
-
-    def _log_turn(self, stats: TurnStats) -> None:
-        extra: dict[str, Any] = {
-            "context_id": stats.context_id,
-            "socket_reused": stats.socket_reused,
-            "chunks_sent": stats.chunks_sent,
-            "cancelled": stats.cancelled,
-            "done": stats.done,
-        }
-        if stats.time_to_first_audio is not None:
-            extra["time_to_first_audio_ms"] = round(stats.time_to_first_audio * 1000, 1)
-        if stats.first_step_time_ms is not None:
-            extra["server_step_time_ms"] = round(stats.first_step_time_ms, 1)
-        logger.info("Cartesia turn finished", extra=extra)
-
-
-__all__ = ["TTS", "SynthesizeStream", "TurnStats", "APIStatusError"]

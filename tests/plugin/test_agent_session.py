@@ -14,7 +14,7 @@ from livekit.plugins import silero
 
 import plugin_cartesia_ws
 from agent.audio_io import SpeechInput, TranscriptCollector, VirtualSpeaker
-from plugin_cartesia_ws.emulator import CartesiaEmulator
+from plugin_cartesia_ws.emulator import CartesiaEmulator, LatencyModel
 from plugin_cartesia_ws.emulator.voices import EspeakVoice, VoiceUnavailable
 
 from .session_fakes import ScriptedLLM, ScriptedSTT
@@ -118,7 +118,8 @@ async def test_a_voice_turn_with_our_tts() -> None:
 
 
 async def test_barge_in_cancels_and_the_next_turn_reuses_the_socket() -> None:
-    async with CartesiaEmulator(voice="tone") as emu:
+    # Real-time generation, so the reply is still being generated when the user barges in.
+    async with CartesiaEmulator(voice="tone", latency=LatencyModel(realtime_factor=1.0)) as emu:
         tts = plugin_cartesia_ws.TTS(api_key=emu.api_key, base_url=emu.url)
         session, sync, mic, speaker, probe = await start_session(
             tts,

@@ -177,24 +177,56 @@ async def test_concurrency_limit_429_is_retryable() -> None:
             await tts.aclose()
 
 
-async def test_server_stall_becomes_a_timeout(
-    emu: CartesiaEmulator, tts: plugin_cartesia_ws.TTS
+async def test_server_stall_is_detected_and_the_turn_resumes_on_a_new_socket(
+    emu: CartesiaEmulator, tts: plugin_cartesia_ws.TTS, caplog: pytest.LogCaptureFixture
 ) -> None:
     emu.add_fault("stall_after", after_chunks=1)  # audio starts, then nothing, no done
-    with pytest.raises(APITimeoutError):
-        await run_turn(tts, ["This answer will stall after its first chunk."])
+    text = "This answer will stall after its first chunk."
+    result = await run_turn(tts, [text])
+    assert result.stream is not None and result.stream.stats is not None
+    assert result.stream.stats.resumes == 1 and result.stream.stats.done
+    assert "".join(result.transcript).split() == text.split()  # every word once, in order
+    assert "resuming the turn" in caplog.text
+    assert emu.sockets_opened == 2  # the stalled socket was replaced
 
 
-async def test_socket_dropped_mid_turn_errors_and_the_next_turn_works(
+async def test_a_server_that_keeps_stalling_gives_a_timeout_error(
     emu: CartesiaEmulator, tts: plugin_cartesia_ws.TTS
 ) -> None:
-    emu.add_fault("drop", after_chunks=2)
-    with pytest.raises(APIConnectionError) as info:
-        await run_turn(tts, ["A reply that will be cut off by a dropped socket."])
+    emu.add_fault("stall", seconds=30, times=None)  # never a first chunk
+    with pytest.raises(APITimeoutError) as info:
+        await run_turn(tts, ["Nobody answers this."])
     assert info.value.retryable
+
+
+async def test_socket_dropped_mid_turn_resumes_with_no_word_lost_or_repeated(
+    emu: CartesiaEmulator, tts: plugin_cartesia_ws.TTS, caplog: pytest.LogCaptureFixture
+) -> None:
+    emu.add_fault("drop", after_chunks=12)
+    text = "A reply that will be cut off by a dropped socket, and then it carries on to the end."
+    result = await run_turn(tts, sentence_tokens(text), token_gap=0.005)
+    stats = result.stream.stats if result.stream else None
+    assert stats is not None and stats.resumes == 1 and stats.done
+    heard = "".join(result.transcript).split()
+    assert heard == text.split()  # the listener's words: all of them, in order, none twice
+    resumed = emu.record(f"{stats.context_id}-r1").transcript.strip()
+    assert text.endswith(resumed) and len(resumed) < len(text)  # only the unheard rest
+    assert "resuming the turn" in caplog.text
     nxt = await run_turn(tts, ["Back again."])
-    assert nxt.audio and nxt.sha256 == emu.record(nxt.context_id).audio_sha256
-    assert emu.sockets_opened == 2
+    assert nxt.sha256 == emu.record(nxt.context_id).audio_sha256
+
+
+async def test_dropped_socket_without_word_timestamps_fails_clearly(emu: CartesiaEmulator) -> None:
+    tts = plugin_cartesia_ws.TTS(api_key=emu.api_key, base_url=emu.url, word_timestamps=False)
+    emu.add_fault("drop", after_chunks=25)
+    try:
+        with pytest.raises(APIConnectionError) as info:
+            await run_turn(tts, ["A long reply that will be cut off. " * 3])
+        assert info.value.retryable and "word timestamps" in info.value.message
+        nxt = await run_turn(tts, ["Back again."])
+        assert nxt.sha256 == emu.record(nxt.context_id).audio_sha256
+    finally:
+        await tts.aclose()
 
 
 async def test_idle_close_is_replaced_before_the_next_turn() -> None:
