@@ -133,27 +133,6 @@ def decode_to_s16(data: bytes, encoding: str) -> bytes:
     return table[np.frombuffer(data, dtype=np.uint8)].astype("<i2").tobytes()
 
 
-class PcmDecoder:
-    """Streaming ``decode_to_s16``: chunks may split a sample; the remainder waits for more."""
-
-    def __init__(self, encoding: str) -> None:
-        self.encoding = encoding
-        self._width = bytes_per_sample(encoding)
-        self._pending = b""
-
-    @property
-    def pending(self) -> int:
-        """Bytes of an incomplete sample held back from the last ``feed``."""
-        return len(self._pending)
-
-    def feed(self, data: bytes) -> bytes:
-        """Decode every complete sample seen so far; return s16le bytes (maybe empty)."""
-        data = self._pending + bytes(data)
-        whole = len(data) - len(data) % self._width
-        self._pending = data[whole:]
-        return decode_to_s16(data[:whole], self.encoding) if whole else b""
-
-
 # ---------------------------------------------------------------------------- resampling
 _ZERO_CROSSINGS = 16  # sinc lobes on each side of the centre tap
 _KAISER_BETA = 6.0  # ~60 dB stop band: plenty for speech

@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import math
 import re
+from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal, NamedTuple, get_args
 
@@ -63,6 +65,8 @@ ABBREVIATIONS = frozenset(
 )
 _INITIALS_RE = re.compile(r"(?:[^\W\d_]\.)+")
 _LIST_MARKER_RE = re.compile(r"\d{1,3}[.)]")
+_ALNUM_RE = re.compile(r"[^\W_]")
+_BOUNDARY_RE = re.compile(r"\s+|[" + "".join(sorted(CJK_BREAKS)) + "][" + re.escape(CLOSERS) + "]*")
 
 
 def is_speakable(text: str) -> bool:
@@ -191,37 +195,50 @@ def _kind_before_space(buf: str, space_start: int, space_end: int) -> str:
     return "clause" if last in CLAUSE_ENDS else "word"
 
 
-def _raw_cuts(buf: str) -> list[Cut]:
-    """Every boundary in buf: after a whitespace run, or after CJK punctuation (+ closers)."""
-    cuts: list[Cut] = []
-    i, n = 0, len(buf)
-    while i < n:
-        if buf[i].isspace():
-            j = i
-            while j < n and buf[j].isspace():
-                j += 1
-            cuts.append(Cut(j, _kind_before_space(buf, i, j)))
-            i = j
-        elif buf[i] in CJK_BREAKS:
-            j = i + 1
-            while j < n and buf[j] in CLOSERS:
-                j += 1
-            if j == n or not buf[j].isspace():  # else the whitespace run makes the cut
-                cuts.append(Cut(j, "sentence" if buf[i] in CJK_SENTENCE_ENDS else "clause"))
-            i = j
-        else:
-            i += 1
-    return cuts
+def _speakable_from(buf: str) -> int:
+    """Length of the shortest speakable prefix of buf (``len(buf) + 1`` if there is none)."""
+    position = 0
+    while match := _ALNUM_RE.search(buf, position):
+        tag_start = buf.rfind("<", 0, match.start())
+        tag = TAG_RE.match(buf, tag_start) if tag_start != -1 else None
+        if tag is None or tag.end() <= match.start():
+            return match.start() + 1
+        position = tag.end()
+    return len(buf) + 1
+
+
+def _cut_at(buf: str, boundary: re.Match[str]) -> Cut | None:
+    """The cut a boundary match makes: after a whitespace run or after CJK punctuation."""
+    start, end = boundary.span()
+    if buf[start].isspace():
+        return Cut(end, _kind_before_space(buf, start, end))
+    if end < len(buf) and buf[end].isspace():
+        return None  # the whitespace run that follows makes the cut
+    return Cut(end, "sentence" if buf[start] in CJK_SENTENCE_ENDS else "clause")
+
+
+def iter_cuts(buf: str, scan_from: int = 0) -> Iterator[Cut]:
+    """Boundaries where buf may be cut, in order: outside tags and spell elements, and
+    leaving a speakable prefix. Lazy, so callers stop scanning at the first cut they take.
+    ``scan_from``: buf[:scan_from] is known to hold no whitespace or CJK punctuation."""
+    spans = _protected_spans(buf)
+    speakable_from = _speakable_from(buf)
+    for boundary in _BOUNDARY_RE.finditer(buf, scan_from):
+        cut = _cut_at(buf, boundary)
+        if cut is None or cut.end < speakable_from:
+            continue
+        if not any(start < cut.end < end for start, end in spans):
+            yield cut
 
 
 def find_cuts(buf: str) -> list[Cut]:
-    """Boundaries where buf may be cut: outside tags/spell and leaving a speakable prefix."""
-    spans = _protected_spans(buf)
-    return [
-        cut
-        for cut in _raw_cuts(buf)
-        if not any(start < cut.end < end for start, end in spans) and is_speakable(buf[: cut.end])
-    ]
+    """All the cuts of ``iter_cuts``."""
+    return list(iter_cuts(buf))
+
+
+def _last_cut(cuts: Iterator[Cut]) -> Cut | None:
+    last = deque(cuts, maxlen=1)
+    return last[0] if last else None
 
 
 class TextChunker:
@@ -233,6 +250,7 @@ class TextChunker:
         self._seen_text = False
         self._last_token_at: float | None = None
         self._chunks_sent = 0
+        self._boundary_free = 0  # self._buffer[:this] has no whitespace or CJK punctuation
 
     @property
     def policy(self) -> ChunkingPolicy:
@@ -279,6 +297,7 @@ class TextChunker:
         """End of input (or a LiveKit flush): everything buffered, if it is speakable."""
         ready = self._drain()
         rest, self._buffer = self._buffer, ""
+        self._boundary_free = 0
         self._last_token_at = None
         if is_speakable(rest):
             self._chunks_sent += 1
@@ -287,8 +306,16 @@ class TextChunker:
 
     def _emit(self, end: int) -> str:
         chunk, self._buffer = self._buffer[:end], self._buffer[end:]
+        self._boundary_free = max(0, self._boundary_free - end)
         self._chunks_sent += 1
         return chunk
+
+    def _cuts(self) -> Iterator[Cut]:
+        """iter_cuts of the buffer, skipping its known boundary-free start (a long word
+        streamed in many tokens is then not rescanned on every push)."""
+        boundary = _BOUNDARY_RE.search(self._buffer, self._boundary_free)
+        self._boundary_free = boundary.start() if boundary else len(self._buffer)
+        return iter_cuts(self._buffer, self._boundary_free)
 
     def _drain(self) -> list[str]:
         chunks: list[str] = []
@@ -297,16 +324,24 @@ class TextChunker:
         return chunks
 
     def _next_cut(self) -> int | None:
-        cuts = find_cuts(self._buffer)
-        if not cuts:
-            return None
-        mode = self._policy.mode
-        if mode == "tokens":
-            return cuts[-1].end
-        for cut in cuts:
+        """Where the next chunk ends, if one is ready. Over max_chunk_chars without a ready
+        cut: the last clause (else word) boundary within the limit, else the first after it."""
+        if self._policy.mode == "tokens":
+            last_cut = _last_cut(self._cuts())
+            return last_cut.end if last_cut else None
+        limit = self._policy.max_chunk_chars
+        last: Cut | None = None
+        last_clause: Cut | None = None
+        for cut in self._cuts():
+            if cut.end > limit:
+                return (last_clause or last or cut).end
             if self._is_ready(cut):
                 return cut.end
-        return self._oversize_cut(cuts)
+            last = cut
+            last_clause = cut if cut.kind != "word" else last_clause
+        if last is not None and len(self._buffer) > limit:
+            return (last_clause or last).end
+        return None
 
     def _is_ready(self, cut: Cut) -> bool:
         if self._policy.mode == "sentence":
@@ -318,25 +353,14 @@ class TextChunker:
             return count_words(self._buffer[: cut.end]) >= self._policy.min_first_words
         return cut.kind == "sentence"
 
-    def _oversize_cut(self, cuts: list[Cut]) -> int | None:
-        """Over max_chunk_chars: the last clause (else word) boundary within the limit."""
-        limit = self._policy.max_chunk_chars
-        if len(self._buffer) <= limit:
-            return None
-        within = [cut for cut in cuts if cut.end <= limit]
-        if not within:
-            return cuts[0].end  # one huge word or tag: cut right after it
-        clauses = [cut for cut in within if cut.kind != "word"]
-        return (clauses or within)[-1].end
-
     def _stall_cut(self) -> int | None:
         """Clause mode, first chunk: the last complete word if min_first_words are there."""
         if self._policy.mode != "clause" or self._chunks_sent > 0:
             return None
-        cuts = find_cuts(self._buffer)
-        if not cuts:
+        last = _last_cut(self._cuts())
+        if last is None:
             return None
-        end = cuts[-1].end
+        end = last.end
         if count_words(self._buffer[:end]) < self._policy.min_first_words:
             return None
         return end

@@ -18,7 +18,7 @@ import aiohttp
 from livekit.agents import APIConnectionError
 
 from . import protocol
-from .log import logger
+from .log import WarnOnce, logger
 
 # An item in a context's queue: a parsed server event, or an error that ends the context.
 ContextItem = Any
@@ -60,7 +60,7 @@ class CartesiaSocket:
         self.contexts_served = 0
         self.contexts_completed = 0  # ended with done: proof the socket works
         self.on_close: Callable[[CartesiaSocket], None] | None = None
-        self._warned: set[str] = set()
+        self._warn_once = WarnOnce()
         self._background: set[asyncio.Task[None]] = set()
         self._send_lock = asyncio.Lock()
         self._closing = False
@@ -164,7 +164,9 @@ class CartesiaSocket:
             self._warn_once(f"malformed:{exc}", "skipped a malformed Cartesia frame", str(exc))
             return
         if isinstance(event, protocol.UnknownEvent):
-            self._warn_once(f"type:{event.type}", "skipped a Cartesia event of unknown type", event.type)
+            self._warn_once(
+                f"type:{event.type}", "skipped a Cartesia event of unknown type", event.type
+            )
             return
         context_id = getattr(event, "context_id", None)
         if context_id is None and isinstance(event, protocol.Error):
@@ -177,11 +179,6 @@ class CartesiaSocket:
             self.stale_frames_dropped += 1  # a cancelled or finished context: never replayed
             return
         events.put(event)
-
-    def _warn_once(self, key: str, message: str, detail: str = "") -> None:
-        if key not in self._warned:
-            self._warned.add(key)
-            logger.warning(message, extra={"detail": detail})
 
     async def aclose(self) -> None:
         self._closing = True

@@ -74,7 +74,10 @@ class SocketPool:
 
     @property
     def breaker_open(self) -> bool:
-        return self.failures >= self.policy.breaker_threshold and time.monotonic() < self.next_attempt_at
+        return (
+            self.failures >= self.policy.breaker_threshold
+            and time.monotonic() < self.next_attempt_at
+        )
 
     # ------------------------------------------------------------ connecting
     def prewarm(self) -> None:
@@ -129,7 +132,11 @@ class SocketPool:
         else:
             logger.info(
                 "Cartesia connection failed; backing off",
-                extra={"failures": self.failures, "retry_in_s": round(delay, 2), "error": str(error)},
+                extra={
+                    "failures": self.failures,
+                    "retry_in_s": round(delay, 2),
+                    "error": str(error),
+                },
             )
 
     def _socket_closed(self, socket: CartesiaSocket) -> None:

@@ -59,7 +59,13 @@ _EVENT_TYPES = {
     "error": Error,
 }
 _ADAPTERS = {name: pydantic.TypeAdapter(model) for name, model in _EVENT_TYPES.items()}
-_STRING_SPEEDS = {"fastest": "fast", "fast": "fast", "normal": "normal", "slow": "slow", "slowest": "slow"}
+_STRING_SPEEDS = {
+    "fastest": "fast",
+    "fast": "fast",
+    "normal": "normal",
+    "slow": "slow",
+    "slowest": "slow",
+}
 
 
 @dataclass(frozen=True)

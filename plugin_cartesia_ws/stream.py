@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
 import functools
 import time
 from collections.abc import Callable
@@ -32,7 +33,7 @@ from livekit.agents.voice.io import TimedString
 
 from . import protocol
 from .alignment import TimedWord, TranscriptAligner
-from .audio import PcmDecoder
+from .audio import bytes_per_sample, decode_to_s16
 from .chunking import TextChunker, is_speakable
 from .connection import CartesiaSocket, ContextEvents
 from .log import logger
@@ -171,7 +172,9 @@ class SynthesizeStream(tts.SynthesizeStream):
             error = exc if isinstance(exc, APIError) else APIConnectionError(type(exc).__name__)
             turn.route.events.post(error)
 
-    async def _deliver(self, turn: _Turn, frame: Callable[[GenerationRequestParam], str], text: str | None) -> None:
+    async def _deliver(
+        self, turn: _Turn, frame: Callable[[GenerationRequestParam], str], text: str | None
+    ) -> None:
         """Send on the current route; if its socket is gone, wait for the resumed route."""
         while True:
             generation, route = turn.generation, turn.route
@@ -240,7 +243,7 @@ class SynthesizeStream(tts.SynthesizeStream):
         return max(0.0, since + slack - time.monotonic())
 
     async def _receive(self, turn: _Turn, emitter: tts.AudioEmitter, stats: TurnStats) -> None:
-        decoder = PcmDecoder(self._opts.encoding)
+        width = bytes_per_sample(self._opts.encoding)
         bytes_per_second = 2 * self._opts.sample_rate
         started = False
 
@@ -277,7 +280,7 @@ class SynthesizeStream(tts.SynthesizeStream):
             if isinstance(item, BaseException):
                 raise item
             if isinstance(item, protocol.Chunk):
-                pcm = decoder.feed(base64.b64decode(item.data)) if item.data else b""
+                pcm = self._decode_chunk(item, width)
                 if not pcm:
                     continue
                 if not started:
@@ -303,7 +306,8 @@ class SynthesizeStream(tts.SynthesizeStream):
                 if pt is not None:
                     shift = route.time_offset
                     self.phoneme_timestamps.extend(
-                        (p, s + shift, e + shift) for p, s, e in zip(pt.phonemes, pt.start, pt.end, strict=False)
+                        (p, s + shift, e + shift)
+                        for p, s, e in zip(pt.phonemes, pt.start, pt.end, strict=False)
                     )
             elif isinstance(item, protocol.Error):
                 raise protocol.error_from_event(item)
@@ -313,10 +317,30 @@ class SynthesizeStream(tts.SynthesizeStream):
                 if route.word_ends:
                     push_words(route, route.aligner.finish())
                 elif self._opts.word_timestamps and started:
-                    self._tts._warn_no_timestamps()
+                    self._tts._warn_once(
+                        "no-timestamps",
+                        "Cartesia sent no word timestamps; the transcript falls back to LLM text",
+                    )
                 return
 
-    async def _resume(self, turn: _Turn, stats: TurnStats, reason: APIError, *, stalled: bool) -> bool:
+    def _decode_chunk(self, chunk: protocol.Chunk, width: int) -> bytes:
+        """16-bit PCM of one chunk; a malformed one is skipped (and said once)."""
+        if not chunk.data:
+            return b""
+        try:
+            raw = base64.b64decode(chunk.data, validate=True)
+        except binascii.Error:
+            self._tts._warn_once("bad-base64", "skipped a Cartesia chunk that is not base64")
+            return b""
+        if len(raw) % width:
+            # Whole samples always; a stray partial one would shift every later sample.
+            self._tts._warn_once("odd-chunk", "skipped a Cartesia chunk of partial samples")
+            return b""
+        return decode_to_s16(raw, self._opts.encoding)
+
+    async def _resume(
+        self, turn: _Turn, stats: TurnStats, reason: APIError, *, stalled: bool
+    ) -> bool:
         """Continue the turn in a new context on a new socket. True = the turn is complete."""
         route = turn.route
         if stalled:

@@ -27,7 +27,7 @@ from . import protocol
 from .audio import ENCODINGS, SAMPLE_RATES
 from .chunking import ChunkingPolicy, policy_for
 from .connection import CartesiaSocket
-from .log import logger
+from .log import WarnOnce, logger
 from .models import (
     DEFAULT_API_VERSION,
     DEFAULT_BASE_URL,
@@ -171,12 +171,16 @@ class TTS(tts.TTS):
         self._own_session: aiohttp.ClientSession | None = None
         self._tokenizer = tokenizer
         self._text_pacing = text_pacing
-        self._pool = SocketPool(self._connect, idle_refresh_s=idle_refresh_s, policy=reconnect_policy)
+        self._pool = SocketPool(
+            self._connect, idle_refresh_s=idle_refresh_s, policy=reconnect_policy
+        )
         self._streams: weakref.WeakSet[SynthesizeStream] = weakref.WeakSet()
-        self._warned_no_timestamps = False
+        self._warn_once = WarnOnce()
 
     def __repr__(self) -> str:
-        return f"plugin_cartesia_ws.TTS(model={self._opts.model!r}, base_url={self._opts.base_url!r})"
+        return (
+            f"plugin_cartesia_ws.TTS(model={self._opts.model!r}, base_url={self._opts.base_url!r})"
+        )
 
     @property
     def model(self) -> str:
@@ -193,11 +197,6 @@ class TTS(tts.TTS):
     def _options_snapshot(self) -> _TTSOptions:
         """A stream's own copy: update_options() never changes a running turn."""
         return replace(self._opts)
-
-    def _warn_no_timestamps(self) -> None:
-        if not self._warned_no_timestamps:
-            self._warned_no_timestamps = True
-            logger.warning("Cartesia sent no word timestamps; the transcript falls back to LLM text")
 
     # ------------------------------------------------------------ connection
     def _http_session(self) -> aiohttp.ClientSession:
@@ -218,11 +217,15 @@ class TTS(tts.TTS):
         }
         try:
             ws = await asyncio.wait_for(
-                self._http_session().ws_connect(self._opts.ws_url(), headers=headers, heartbeat=None),
+                self._http_session().ws_connect(
+                    self._opts.ws_url(), headers=headers, heartbeat=None
+                ),
                 timeout,
             )
         except TimeoutError:
-            raise APITimeoutError(f"connecting to Cartesia timed out after {timeout:.1f}s") from None
+            raise APITimeoutError(
+                f"connecting to Cartesia timed out after {timeout:.1f}s"
+            ) from None
         except aiohttp.WSServerHandshakeError as exc:
             raise protocol.handshake_error(exc.status) from None
         except aiohttp.ClientResponseError as exc:

@@ -118,6 +118,11 @@ class CartesiaEmulator:
         return self._live.stats["sockets_opened"]
 
     @property
+    def stats(self) -> dict[str, Any]:
+        """Counters: sockets_opened/closed, handshakes (attempts), idle_closes, ..."""
+        return self._live.snapshot()
+
+    @property
     def open_sockets(self) -> int:
         return self._live.open_sockets
 

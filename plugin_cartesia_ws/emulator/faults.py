@@ -22,8 +22,11 @@ FaultKind = Literal[
     "stale_frames",  # ignore cancel: the cancelled context's audio and done keep coming
     "idle_close",  # socket: close after `seconds` without client messages
     "refuse",  # handshake: answer HTTP `status` instead of upgrading
+    "inject",  # send raw `frames` before the context's first chunk ("{ctx}" = its id)
 ]
-CONTEXT_KINDS = frozenset({"drop", "close", "no_done", "stall", "stall_after", "error", "stale_frames"})
+CONTEXT_KINDS = frozenset(
+    {"drop", "close", "no_done", "stall", "stall_after", "error", "stale_frames", "inject"}
+)
 SOCKET_KINDS = frozenset({"idle_close", "refuse"})
 
 
@@ -38,6 +41,7 @@ class Fault:
     status: int = 500
     code: str = "internal_server_error"
     message: str = "Injected failure."
+    frames: list[str] = field(default_factory=list)  # for "inject"; "binary:" prefix = bytes
     times: int | None = 1  # how many contexts/sockets it fires for; None = every one
     fired: int = field(default=0)
 

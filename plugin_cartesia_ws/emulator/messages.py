@@ -94,7 +94,9 @@ class ProtocolError(Exception):
         return f"{self.status} {self.code}: {self.title}: {self.message}"
 
 
-def bad_request(message: str, context_id: str | None, code: str = "invalid_request") -> ProtocolError:
+def bad_request(
+    message: str, context_id: str | None, code: str = "invalid_request"
+) -> ProtocolError:
     return ProtocolError(400, code, "Invalid request", message, context_id)
 
 
@@ -284,7 +286,11 @@ def _check_generation_config(config: Any, context_id: str) -> None:
         value = config.get(name)
         if value is None:
             continue
-        if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not low <= value <= high
+        ):
             raise bad_request(f"generation_config.{name} must be in [{low}, {high}].", context_id)
     emotion = config.get("emotion")
     if emotion is not None and not isinstance(emotion, str):

@@ -84,6 +84,7 @@ def _check_handshake(request: web.Request, state: EmulatorState) -> tuple[str, s
     """Returns (key, version) or raises the HTTP refusal a real server gives."""
     version = _version(request, state)
     key = _credentials(request)
+    state.stats["handshakes"] += 1
     if not state.is_authorized(key):
         state.stats["handshakes_refused"] += 1
         raise web.HTTPUnauthorized(
@@ -92,8 +93,7 @@ def _check_handshake(request: web.Request, state: EmulatorState) -> tuple[str, s
         )
     if version not in KNOWN_VERSIONS:
         raise web.HTTPNotFound(
-            text="API version not found: No API schema exists for the requested "
-            "Cartesia-Version.",
+            text="API version not found: No API schema exists for the requested Cartesia-Version.",
         )
     assert key is not None
     return key, version
@@ -188,6 +188,7 @@ class SocketSession:
                     msg = await self.ws.receive(timeout=self.idle_timeout_s)
                 except TimeoutError:
                     log.info("closing idle socket after %.1fs", self.idle_timeout_s)
+                    self.state.stats["idle_closes"] += 1
                     await self.ws.close(code=1000, message=b"idle timeout")
                     break
                 if msg.type == WSMsgType.TEXT:
@@ -340,12 +341,17 @@ class SocketSession:
             first_audio += stall.seconds
         plan = plan_generation(rendering, req.encoding, self.state.config.latency, first_audio)
         offset = ctx.audio_seconds
+        inject = faults.first("inject")
+        if inject is not None and record.chunks_sent == 0:
+            await self._inject(context_id, inject.frames)
         for chunk in plan:
             if self.table.should_stop(context_id):
                 break
             if await self._pause(context_id, started + chunk.release_s - self.loop.time()):
                 break
-            if not await self._send(chunk_event(context_id, chunk.audio, chunk.step_time_ms, item.flush_id)):
+            if not await self._send(
+                chunk_event(context_id, chunk.audio, chunk.step_time_ms, item.flush_id)
+            ):
                 return False
             record.add_audio(chunk.audio, self.state.config.record_audio)
             if req.add_timestamps and chunk.words:
@@ -373,6 +379,16 @@ class SocketSession:
                 return False
         ctx.audio_seconds = offset + rendering.duration
         return True
+
+    async def _inject(self, context_id: str, frames: list[str]) -> None:
+        """Raw frames, as a broken or newer server might send them."""
+        async with self.send_lock:
+            for frame in frames:
+                frame = frame.replace("{ctx}", context_id)
+                if frame.startswith("binary:"):
+                    await self.ws.send_bytes(frame[7:].encode())
+                else:
+                    await self.ws.send_str(frame)
 
     async def _fire(self, context_id: str, fault: Fault) -> bool:
         """Acts on a chunk-count fault; True when the context (or socket) is finished."""
@@ -420,7 +436,9 @@ async def _http_generation(request: web.Request) -> tuple[EmulatorState, Any, st
             raise bad_request(
                 f"container {container!r} is not supported by the emulator (raw, wav).", None
             )
-        req = parse_client_frame(json.dumps(frame), version=version, catalogue=state.config.catalogue)
+        req = parse_client_frame(
+            json.dumps(frame), version=version, catalogue=state.config.catalogue
+        )
     except ProtocolError as err:
         rid = str(uuid.uuid4())
         raise web.HTTPBadRequest(

@@ -111,7 +111,9 @@ class ContextRecord:
 class EmulatorState:
     def __init__(self, config: EmulatorConfig) -> None:
         self.config = config
-        self.voice: Voice = make_voice(config.voice) if isinstance(config.voice, str) else config.voice
+        self.voice: Voice = (
+            make_voice(config.voice) if isinstance(config.voice, str) else config.voice
+        )
         self.faults = FaultBook()
         self.records: dict[str, ContextRecord] = {}
         self.tokens: dict[str, float] = {}
@@ -208,7 +210,9 @@ class EmulatorState:
             "sockets_opened": self.stats["sockets_opened"],
             "sockets_closed": self.stats["sockets_closed"],
             "open_sockets": self.open_sockets,
+            "handshakes": self.stats["handshakes"],
             "handshakes_refused": self.stats["handshakes_refused"],
+            "idle_closes": self.stats["idle_closes"],
             "contexts": len(self.records),
             "active_contexts": {k: g.active for k, g in self._gates.items()},
             "faults": [f.to_dict() for f in self.faults.list()],

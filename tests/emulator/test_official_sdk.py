@@ -100,7 +100,9 @@ async def test_cancel_stops_the_context_and_the_socket_serves_the_next_one(
     assert emu.sockets_opened == 1
     # the second input of the cancelled context never started generating
     record = emu.record(long_ctx._context_id)
-    assert record.audio_bytes <= len(ToneVoice().render("This is a long answer. " * 3, sample_rate=16000).samples.tobytes())
+    assert record.audio_bytes <= len(
+        ToneVoice().render("This is a long answer. " * 3, sample_rate=16000).samples.tobytes()
+    )
 
 
 async def test_two_interleaved_contexts_on_one_socket(emu: CartesiaEmulator) -> None:

@@ -25,7 +25,9 @@ async def emu() -> AsyncIterator[CartesiaEmulator]:
 
 
 @pytest.fixture
-async def tts(emu: CartesiaEmulator, caplog: pytest.LogCaptureFixture) -> AsyncIterator[plugin_cartesia_ws.TTS]:
+async def tts(
+    emu: CartesiaEmulator, caplog: pytest.LogCaptureFixture
+) -> AsyncIterator[plugin_cartesia_ws.TTS]:
     caplog.set_level(logging.DEBUG)
     engine = plugin_cartesia_ws.TTS(api_key=emu.api_key, base_url=emu.url, sample_rate=24000)
     yield engine
@@ -69,12 +71,14 @@ async def run_turn(
         stream.end_input()
 
     feeder = asyncio.create_task(feed())
+    audio = bytearray()
     try:
         async for ev in stream:
-            result.audio += ev.frame.data.tobytes()
+            audio += ev.frame.data.tobytes()
             result.frames += 1
             result.transcript += list(ev.frame.userdata.get("lk.timed_transcripts", []))
     finally:
+        result.audio = bytes(audio)
         await feeder
         await stream.aclose()
     return result

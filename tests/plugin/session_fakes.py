@@ -17,7 +17,9 @@ class ScriptedSTT(stt.STT):
 
     def __init__(self, transcripts: list[str]) -> None:
         super().__init__(
-            capabilities=stt.STTCapabilities(streaming=True, interim_results=False, manual_flush=True)
+            capabilities=stt.STTCapabilities(
+                streaming=True, interim_results=False, manual_flush=True
+            )
         )
         self.transcripts = list(transcripts)
 
@@ -29,7 +31,9 @@ class ScriptedSTT(stt.STT):
     def provider(self) -> str:
         return "tests"
 
-    async def _recognize_impl(self, buffer: Any, *, language: Any = NOT_GIVEN, conn_options: Any = None) -> stt.SpeechEvent:
+    async def _recognize_impl(
+        self, buffer: Any, *, language: Any = NOT_GIVEN, conn_options: Any = None
+    ) -> stt.SpeechEvent:
         raise NotImplementedError
 
     def stream(
@@ -65,7 +69,9 @@ class _ScriptedRecognizeStream(stt.RecognizeStream):
 class ScriptedLLM(llm.LLM):
     """Streams scripted replies token by token with an LLM-like first-token delay."""
 
-    def __init__(self, replies: list[str], *, ttft: float = 0.2, token_interval: float = 0.015) -> None:
+    def __init__(
+        self, replies: list[str], *, ttft: float = 0.2, token_interval: float = 0.015
+    ) -> None:
         super().__init__()
         self.replies = list(replies)
         self.ttft = ttft
@@ -79,9 +85,18 @@ class ScriptedLLM(llm.LLM):
     def provider(self) -> str:
         return "tests"
 
-    def chat(self, *, chat_ctx: llm.ChatContext, tools: Any = None, conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS, **kwargs: Any) -> llm.LLMStream:
+    def chat(
+        self,
+        *,
+        chat_ctx: llm.ChatContext,
+        tools: Any = None,
+        conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS,
+        **kwargs: Any,
+    ) -> llm.LLMStream:
         reply = self.replies.pop(0) if self.replies else "I have nothing more to say."
-        return _ScriptedLLMStream(self, reply, chat_ctx=chat_ctx, tools=tools or [], conn_options=conn_options)
+        return _ScriptedLLMStream(
+            self, reply, chat_ctx=chat_ctx, tools=tools or [], conn_options=conn_options
+        )
 
 
 class _ScriptedLLMStream(llm.LLMStream):

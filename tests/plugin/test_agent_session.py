@@ -74,7 +74,11 @@ async def start_session(tts: plugin_cartesia_ws.TTS, transcripts: list[str], rep
         turn_handling={
             "turn_detection": "vad",
             "endpointing": {"min_delay": 0.3},
-            "interruption": {"mode": "vad", "min_duration": 0.3, "resume_false_interruption": False},
+            "interruption": {
+                "mode": "vad",
+                "min_duration": 0.3,
+                "resume_false_interruption": False,
+            },
         },
         use_tts_aligned_transcript=True,
         aec_warmup_duration=None,

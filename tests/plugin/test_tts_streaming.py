@@ -47,7 +47,9 @@ async def test_flush_sends_a_cartesia_flush(
     stream.push_text("Hello there, how are you today? I am")
     stream.flush()
     got_flush_done = asyncio.create_task(
-        emu.wait_for(lambda: any("flush_done" == t for r in emu.records.values() for t in r.event_types))
+        emu.wait_for(
+            lambda: any("flush_done" == t for r in emu.records.values() for t in r.event_types)
+        )
     )
     await got_flush_done
     stream.end_input()
@@ -107,7 +109,9 @@ async def test_barge_in_cancels_the_context_and_keeps_the_socket(
     # the next turn runs on the same socket and gets only its own audio
     nxt = await run_turn(tts, ["Okay, ", "stopping", "."])
     assert emu.sockets_opened == 1
-    assert nxt.stream is not None and nxt.stream.stats is not None and nxt.stream.stats.socket_reused
+    assert (
+        nxt.stream is not None and nxt.stream.stats is not None and nxt.stream.stats.socket_reused
+    )
     assert nxt.sha256 == emu.record(nxt.context_id).audio_sha256
 
 
@@ -326,5 +330,3 @@ async def test_errors_do_not_hang_when_nothing_is_listening() -> None:
             await run_turn(tts, ["Hello."])
     finally:
         await tts.aclose()
-
-

@@ -10,7 +10,6 @@ import pytest
 from plugin_cartesia_ws.audio import (
     ENCODINGS,
     SAMPLE_RATES,
-    PcmDecoder,
     bytes_per_sample,
     decode_to_s16,
     encode,
@@ -218,23 +217,3 @@ def test_resample_rejects_bad_rates() -> None:
         resample_s16(np.zeros(10, dtype=np.int16), 0, 16000)
     with pytest.raises(ValueError):
         resample_s16(np.zeros(10, dtype=np.int16), 16000, -8000)
-
-
-# ---------------------------------------------------------------------------- streaming decode
-@pytest.mark.parametrize("encoding", ENCODINGS)
-def test_pcm_decoder_handles_chunks_that_split_samples(encoding: str) -> None:
-    wire = encode(_sine(300, 8000, 0.05), encoding)
-    whole = decode_to_s16(wire, encoding)
-    decoder = PcmDecoder(encoding)
-    pieces = [decoder.feed(wire[i : i + 7]) for i in range(0, len(wire), 7)]
-    assert b"".join(pieces) == whole
-    assert decoder.pending == 0
-
-
-def test_pcm_decoder_keeps_the_leftover() -> None:
-    decoder = PcmDecoder("pcm_f32le")
-    assert decoder.feed(struct.pack("<f", 0.5)[:3]) == b""
-    assert decoder.pending == 3
-    assert decoder.feed(struct.pack("<f", 0.5)[3:]) == struct.pack("<h", 16384)
-    with pytest.raises(ValueError):
-        PcmDecoder("opus")

@@ -215,9 +215,21 @@ def test_concurrency_limit_is_per_key_across_sockets_and_freed_by_done_and_cance
     [
         ({"model_id": "sonic-9"}, 400, "model_not_found"),
         ({"model_id": "sonic-english"}, 410, "model_sunsetted"),
-        ({"output_format": {"container": "mp3", "encoding": "pcm_s16le", "sample_rate": 24000}}, 400, "invalid_request"),
-        ({"output_format": {"container": "raw", "encoding": "pcm_s24le", "sample_rate": 24000}}, 400, "invalid_request"),
-        ({"output_format": {"container": "raw", "encoding": "pcm_s16le", "sample_rate": 12345}}, 400, "invalid_request"),
+        (
+            {"output_format": {"container": "mp3", "encoding": "pcm_s16le", "sample_rate": 24000}},
+            400,
+            "invalid_request",
+        ),
+        (
+            {"output_format": {"container": "raw", "encoding": "pcm_s24le", "sample_rate": 24000}},
+            400,
+            "invalid_request",
+        ),
+        (
+            {"output_format": {"container": "raw", "encoding": "pcm_s16le", "sample_rate": 12345}},
+            400,
+            "invalid_request",
+        ),
         ({"max_buffer_delay_ms": 5001}, 400, "invalid_request"),
         ({"max_buffer_delay_ms": -1}, 400, "invalid_request"),
         ({"generation_config": {"speed": 2.0}}, 400, "invalid_request"),
@@ -258,7 +270,9 @@ def test_legacy_error_shape_before_2026_03_01() -> None:
     msg = json.loads(gen())
     msg["model_id"] = "nope"
     [err] = errors(table("2025-04-16").receive(json.dumps(msg), 0))
-    assert err["error"] == "Invalid model: The model is not valid, make sure it is a valid model ID."
+    assert (
+        err["error"] == "Invalid model: The model is not valid, make sure it is a valid model ID."
+    )
     assert "error_code" not in err and err["context_id"] == "c1" and err["done"] is True
 
 

@@ -1,0 +1,212 @@
+"""Failure behaviour: fallback, backoff and the breaker, idle refresh, bad input, malformed
+server frames, and secrets. Each asserts what the listener gets and what the log says."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import pytest
+from livekit.agents import APIConnectionError, APIStatusError
+from livekit.agents import tts as lk_tts
+
+import plugin_cartesia_ws
+from plugin_cartesia_ws import ReconnectPolicy
+from plugin_cartesia_ws.chunking import is_speakable
+from plugin_cartesia_ws.emulator import CartesiaEmulator, LatencyModel
+
+from .conftest import FAST, run_turn, sentence_tokens
+
+QUICK = ReconnectPolicy(
+    base_delay_s=0.05, max_delay_s=0.2, breaker_threshold=3, breaker_cooldown_s=30
+)
+
+
+async def test_fallback_adapter_switches_away_and_back() -> None:
+    async with (
+        CartesiaEmulator(voice="tone") as primary_emu,
+        CartesiaEmulator(voice="tone") as backup_emu,
+    ):
+        primary = plugin_cartesia_ws.TTS(
+            api_key=primary_emu.api_key,
+            base_url=primary_emu.url,
+            reconnect_policy=ReconnectPolicy(
+                base_delay_s=0.01, max_delay_s=0.02, breaker_threshold=100
+            ),
+        )
+        backup = plugin_cartesia_ws.TTS(api_key=backup_emu.api_key, base_url=backup_emu.url)
+        adapter = lk_tts.FallbackAdapter([primary, backup])
+        availability: list[bool] = []
+        recovered = asyncio.Event()
+
+        def on_change(ev: lk_tts.AvailabilityChangedEvent) -> None:
+            availability.append(ev.available)
+            if ev.available:
+                recovered.set()
+
+        adapter.on("tts_availability_changed", on_change)
+        try:
+            primary_emu.add_fault("refuse", status=503, times=None)  # Cartesia is down
+            first = await run_turn(adapter, ["Cartesia is down right now."])  # type: ignore[arg-type]
+            assert first.audio and len(backup_emu.records) == 1 and not primary_emu.records
+            assert availability == [False]
+
+            primary_emu.clear_faults()  # Cartesia is back
+            await run_turn(adapter, ["Still on the backup."])  # type: ignore[arg-type]
+            await asyncio.wait_for(recovered.wait(), 10)  # the adapter re-tested the primary
+            before = len(backup_emu.records)
+            third = await run_turn(adapter, ["Back on Cartesia."])  # type: ignore[arg-type]
+            assert third.audio and len(backup_emu.records) == before
+            assert any(
+                r.transcript.strip() == "Back on Cartesia." for r in primary_emu.records.values()
+            )
+        finally:
+            await adapter.aclose()
+            await primary.aclose()
+            await backup.aclose()
+
+
+async def test_backoff_and_breaker_stop_hammering_a_failing_server(
+    emu: CartesiaEmulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    emu.add_fault("refuse", status=500, times=None)
+    tts = plugin_cartesia_ws.TTS(api_key=emu.api_key, base_url=emu.url, reconnect_policy=QUICK)
+    try:
+        for _ in range(3):
+            with pytest.raises(APIStatusError) as info:
+                await run_turn(tts, ["Hello."])
+            assert info.value.status_code == 500 and info.value.retryable
+            await asyncio.sleep(0.25)  # let the short backoff run out between attempts
+        attempts = emu.stats["handshakes"]
+        assert attempts == 3 and tts.pool.breaker_open
+        started = time.perf_counter()
+        with pytest.raises(APIConnectionError) as info:
+            await run_turn(tts, ["Hello?"])
+        assert time.perf_counter() - started < 1.0  # fails fast while the breaker is open
+        assert "unavailable after 3 failed attempts" in info.value.message
+        assert emu.stats["handshakes"] == attempts  # and did not touch the server
+        assert "pausing connection attempts" in caplog.text
+    finally:
+        await tts.aclose()
+
+
+async def test_429_at_the_handshake_is_retryable_and_backs_off(emu: CartesiaEmulator) -> None:
+    emu.add_fault("refuse", status=429, times=1)
+    tts = plugin_cartesia_ws.TTS(api_key=emu.api_key, base_url=emu.url, reconnect_policy=QUICK)
+    try:
+        with pytest.raises(APIStatusError) as info:
+            await run_turn(tts, ["Hello."])
+        assert info.value.status_code == 429 and info.value.retryable
+        assert tts.pool.next_attempt_at > time.monotonic() - 1
+        ok = await run_turn(tts, ["Hello again."])  # waits out the short backoff, then works
+        assert ok.audio and emu.stats["handshakes"] == 2
+    finally:
+        await tts.aclose()
+
+
+async def test_idle_socket_is_refreshed_before_the_server_closes_it() -> None:
+    async with CartesiaEmulator(voice="tone", idle_timeout_s=1.0) as emu:
+        tts = plugin_cartesia_ws.TTS(api_key=emu.api_key, base_url=emu.url, idle_refresh_s=0.3)
+        try:
+            await run_turn(tts, ["First."])
+            await emu.wait_for(lambda: emu.sockets_opened == 2, timeout=5)
+            result = await run_turn(tts, ["Second."])
+            assert result.stream is not None and result.stream.stats is not None
+            assert result.stream.stats.socket_reused
+            assert emu.stats["idle_closes"] == 0  # we refreshed first; the server never had to
+        finally:
+            await tts.aclose()
+
+
+BAD_INPUTS = [
+    ["😀😀", " 🎉"],
+    ["**Bold** and _italic_ with `code` and # heading"],
+    ["<break time=", '"1s"/> then', " <spell>AB", "C123</spell> done."],
+    ["", "   ", "\n", "\t"],
+    ["Null\x00byte and \u200bzero width and e\u0301 combining."],
+    ["שלום עולם. مرحبا بالعالم."],
+    ["</spell> <break/> < > <<>>"],
+    sentence_tokens("This is a very long reply that goes on and on. " * 110),  # > 5000 chars
+]
+
+
+@pytest.mark.parametrize("tokens", BAD_INPUTS, ids=[f"input{i}" for i in range(len(BAD_INPUTS))])
+async def test_bad_input_never_crashes_a_turn(tokens: list[str]) -> None:
+    # A fast server: the long reply is ~5 minutes of audio.
+    async with CartesiaEmulator(
+        voice="tone", latency=LatencyModel(ttfa_ms=5, realtime_factor=500, chunk_ms=500)
+    ) as emu:
+        tts = plugin_cartesia_ws.TTS(api_key=emu.api_key, base_url=emu.url)
+        try:
+            result = await run_turn(tts, tokens)
+        finally:
+            await tts.aclose()
+    speakable = is_speakable("".join(tokens))
+    assert result.stream is not None and result.stream.stats is not None
+    assert result.stream.stats.done
+    if speakable:
+        assert result.audio and result.sha256 == emu.record(result.context_id).audio_sha256
+        words = "".join(tokens).split()
+        while words and not is_speakable(words[-1]):
+            words.pop()  # an unspeakable tail is not sent (chunking's whitespace rule)
+        sent = emu.record(result.context_id).transcript
+        assert sent.split() == words  # no word lost or altered
+
+
+async def test_malformed_server_frames_are_logged_once_and_skipped(
+    emu: CartesiaEmulator, tts: plugin_cartesia_ws.TTS, caplog: pytest.LogCaptureFixture
+) -> None:
+    garbage = [
+        "not json at all",
+        "[1, 2, 3]",
+        '{"type": "mystery", "context_id": "{ctx}"}',
+        '{"type": "chunk", "context_id": "{ctx}"}',
+        '{"type": "chunk", "context_id": "{ctx}", "data": "AAEC", "done": false, "status_code": 206, "step_time": 1.0}',
+        '{"type": "chunk", "context_id": "{ctx}", "data": "%%%", "done": false, "status_code": 206, "step_time": 1.0}',
+        "binary:\x00\x01\x02",
+    ]
+    emu.add_fault("inject", frames=garbage, times=2)
+    first = await run_turn(tts, ["Some audio despite the garbage."])
+    second = await run_turn(tts, ["And again."])
+    for result in (first, second):
+        assert result.audio and result.sha256 == emu.record(result.context_id).audio_sha256
+    for message in (
+        "skipped a malformed Cartesia frame",
+        "skipped a Cartesia event of unknown type",
+        "skipped a Cartesia chunk of partial samples",
+        "skipped a Cartesia chunk that is not base64",
+        "Cartesia sent a binary frame; skipped",
+    ):
+        assert caplog.text.count(message) >= 1, message
+    assert (
+        caplog.text.count("skipped a Cartesia chunk of partial samples") == 1
+    )  # once, not per frame
+
+
+async def test_secrets_never_appear_in_logs_errors_or_reprs(
+    emu: CartesiaEmulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    secret = "sk_car_this_is_a_secret_key_12345"
+    tts = plugin_cartesia_ws.TTS(api_key=secret, base_url=emu.url)
+    seen: list[str] = [repr(tts), str(tts)]
+    try:
+        with pytest.raises(APIStatusError) as info:
+            await run_turn(tts, ["Hello."])
+        seen += [str(info.value), repr(info.value), repr(info.value.__cause__)]
+        emu.add_fault("error", status=500, times=1)
+        good = plugin_cartesia_ws.TTS(api_key=emu.api_key, base_url=emu.url)
+        with pytest.raises(APIStatusError) as info2:
+            await run_turn(good, ["Hello."], conn_options=FAST)
+        seen += [str(info2.value), repr(info2.value), repr(good)]
+        await good.aclose()
+    finally:
+        await tts.aclose()
+    for text in [*seen, caplog.text]:
+        assert secret not in text and emu.api_key not in text
+
+
+def test_the_emulator_listens_on_loopback_by_default() -> None:
+    assert CartesiaEmulator().config.host == "127.0.0.1"

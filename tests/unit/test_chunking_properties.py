@@ -1,0 +1,120 @@
+"""Properties of TextChunker for any text split into any tokens, in every mode."""
+
+from __future__ import annotations
+
+import re
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from plugin_cartesia_ws.chunking import (
+    CJK_BREAKS,
+    CLOSERS,
+    MAX_SPELL_CHARS,
+    TAG_RE,
+    ChunkingPolicy,
+    TextChunker,
+)
+
+SPELL_RE = re.compile(r"<spell>.*?</spell>", re.DOTALL)
+
+FRAGMENTS = [
+    '<break time="1s"/>', '<speed ratio="1.5"/>', '<emotion value="sad"/>', "<spell>",
+    "</spell>", "<spell>AB 12</spell>", "<break", "Dr.", "e.g.", "U.S.", "3.14", "1,000",
+    "$42.50", "555-1234", "...", "!!!", "…", "\n", "\n1. ", "  ", "\t", "🎉", "你好。", "，",
+    "—", ", ", ". ", "? ", "」",
+]  # fmt: skip
+PLAIN = st.text(alphabet=st.sampled_from(list("abZ09 .,!?;:\n\"')<>/=-é你。、")), max_size=12)
+TEXT = st.lists(st.one_of(PLAIN, st.sampled_from(FRAGMENTS), st.text(max_size=4)), max_size=14).map(
+    "".join
+)
+POLICIES = [
+    ChunkingPolicy(mode="clause"),
+    ChunkingPolicy(mode="clause", min_first_words=1, max_chunk_chars=12),
+    ChunkingPolicy(mode="sentence"),
+    ChunkingPolicy(mode="sentence", max_chunk_chars=25),
+    ChunkingPolicy(mode="tokens"),
+]
+FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def speakable(text: str) -> bool:
+    return any(ch.isalnum() for ch in TAG_RE.sub(" ", text))
+
+
+def split_at(text: str, cuts: list[int]) -> list[str]:
+    bounds = [0, *sorted(min(cut, len(text)) for cut in cuts), len(text)]
+    return [text[start:end] for start, end in zip(bounds, bounds[1:], strict=False)]
+
+
+def run(policy: ChunkingPolicy, tokens: list[str], data: st.DataObject) -> list[str]:
+    """Push every token at a rising clock, with random timer polls in between."""
+    chunker = TextChunker(policy)
+    chunks: list[str] = []
+    now = 0.0
+    for token in tokens:
+        now += data.draw(st.sampled_from([0.0, 0.01, 0.1, 0.3, 2.0]))
+        if data.draw(st.booleans()):
+            chunks += chunker.poll(now + data.draw(st.sampled_from([0.0, 0.2, 0.3, 5.0])))
+        chunks += chunker.push(token, now)
+        deadline = chunker.next_deadline()
+        assert deadline is None or deadline >= now
+    chunks += chunker.flush()
+    assert chunker.chunks_sent == len(chunks)
+    assert chunker.buffered_text == ""
+    return chunks
+
+
+def cut_is_allowed(text: str, position: int) -> bool:
+    """A chunk may end at whitespace, or right after CJK punctuation (plus closing marks)."""
+    if text[position - 1].isspace() or text[position].isspace():
+        return True
+    before = text[:position].rstrip(CLOSERS)
+    return bool(before) and before[-1] in CJK_BREAKS
+
+
+def inside_protected(text: str, position: int) -> bool:
+    tags = [(m.start(), m.end()) for m in TAG_RE.finditer(text)]
+    spells = [(m.start(), m.end()) for m in SPELL_RE.finditer(text)]
+    spells = [(start, end) for start, end in spells if end - start <= MAX_SPELL_CHARS]
+    return any(start < position < end for start, end in tags + spells)
+
+
+@FAST
+@given(
+    text=TEXT, cuts=st.lists(st.integers(min_value=0, max_value=200), max_size=30), data=st.data()
+)
+def test_chunks_follow_the_whitespace_rule_and_never_cut_words(
+    text: str, cuts: list[int], data: st.DataObject
+) -> None:
+    policy = data.draw(st.sampled_from(POLICIES))
+    chunks = run(policy, split_at(text, cuts), data)
+
+    expected = text.lstrip()
+    joined = "".join(chunks)
+    assert expected.startswith(joined)
+    assert not speakable(expected[len(joined) :]), "only an unspeakable tail may be dropped"
+    for chunk in chunks:
+        assert chunk.strip() and speakable(chunk)
+
+    position = 0
+    for chunk in chunks:
+        position += len(chunk)
+        if position < len(expected):
+            assert cut_is_allowed(expected, position), (expected, chunks)
+            assert not inside_protected(expected, position), (expected, chunks)
+
+
+@FAST
+@given(text=TEXT, data=st.data())
+def test_tokens_mode_holds_at_most_the_last_word(text: str, data: st.DataObject) -> None:
+    chunker = TextChunker("tokens")
+    chunks: list[str] = []
+    for token in split_at(text, data.draw(st.lists(st.integers(0, len(text)), max_size=20))):
+        chunks += chunker.push(token, 0.0)
+    held = chunker.buffered_text
+    # nothing speakable before the last whitespace is held back, unless a tag/spell is open
+    last_space = max((i for i, ch in enumerate(held) if ch.isspace()), default=-1)
+    if "<" not in held:
+        assert not speakable(held[: last_space + 1])
+    assert "".join(chunks) + held == text.lstrip()
