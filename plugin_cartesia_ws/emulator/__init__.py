@@ -168,3 +168,5 @@ class EmulatorProcess:
         if self.proc is not None:
             self.proc.terminate()
             self.proc.wait(timeout=10)
+            if self.proc.stdout is not None:
+                self.proc.stdout.close()
