@@ -210,3 +210,32 @@ async def test_secrets_never_appear_in_logs_errors_or_reprs(
 
 def test_the_emulator_listens_on_loopback_by_default() -> None:
     assert CartesiaEmulator().config.host == "127.0.0.1"
+
+
+async def test_missing_done_ends_the_turn_when_all_audio_arrived(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with CartesiaEmulator(voice="tone", record_audio=True) as emu:
+        emu.add_fault("no_done")
+        tts = plugin_cartesia_ws.TTS(api_key=emu.api_key, base_url=emu.url)
+        try:
+            result = await run_turn(tts, ["All of this arrives, but no done follows."])
+        finally:
+            await tts.aclose()
+        sent = bytes(emu.record(result.context_id).audio or b"")
+    assert result.stream is not None and result.stream.stats is not None
+    assert result.stream.stats.done and result.stream.stats.resumes == 0
+    assert sent and result.audio.startswith(sent)  # every byte the server sent, in order
+    assert set(result.audio[len(sent) :]) <= {0}  # LiveKit may pad the last frame
+    assert "did not finish the context, but all of its audio arrived" in caplog.text
+
+
+async def test_close_1011_mid_turn_resumes(
+    emu: CartesiaEmulator, tts: plugin_cartesia_ws.TTS
+) -> None:
+    emu.add_fault("close", close_code=1011, after_chunks=10)
+    text = "The server closes this socket with an internal error, and the reply still ends well."
+    result = await run_turn(tts, sentence_tokens(text))
+    assert result.stream is not None and result.stream.stats is not None
+    assert result.stream.stats.resumes == 1
+    assert "".join(result.transcript).split() == text.split()
