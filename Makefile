@@ -18,12 +18,19 @@ $(STAMP): pyproject.toml | $(VENV)/bin/python
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy plugin_cartesia_ws agent
 
 test: lint
 	$(PY) -m pytest -q -p no:cacheprovider
 
-demo: $(STAMP)
-	$(PY) -m plugin_cartesia_ws.demo
+DEMO_STAMP := $(VENV)/.installed-demo
+
+$(DEMO_STAMP): pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install -q -e ".[demo]"
+	touch $@
+
+demo: $(DEMO_STAMP)
+	$(PY) -m agent simulate
 
 bench: $(STAMP)
 	$(PY) -m benchmarks

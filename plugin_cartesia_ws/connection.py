@@ -174,11 +174,11 @@ class CartesiaSocket:
             for events in list(self.contexts.values()):
                 events.put(event)
             return
-        events = self.contexts.get(context_id) if context_id else None
-        if events is None:
+        target = self.contexts.get(context_id) if context_id else None
+        if target is None:
             self.stale_frames_dropped += 1  # a cancelled or finished context: never replayed
             return
-        events.put(event)
+        target.put(event)
 
     async def aclose(self) -> None:
         self._closing = True

@@ -32,7 +32,7 @@ async def speak(text: str, out: Path, voice: str) -> None:
         async with client.tts.websocket_connect() as conn:
             ctx = conn.context(
                 model_id="sonic-3",
-                voice={"mode": "id", "id": "f786b574-daa5-4673-aa0c-cbe3e8534c02"},
+                voice="f786b574-daa5-4673-aa0c-cbe3e8534c02",
                 output_format={"container": "raw", "encoding": "pcm_s16le", "sample_rate": 24000},
                 add_timestamps=True,
                 max_buffer_delay_ms=0,

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import pydantic
 from cartesia.types.generation_request_param import GenerationRequestParam
+from cartesia.types.voice_specifier_param import TTSRequestVoiceObject
 from cartesia.types.websocket_client_event_param import CancelContextRequest
 from cartesia.types.websocket_response import (
     Chunk,
@@ -58,7 +59,9 @@ _EVENT_TYPES = {
     "done": Done,
     "error": Error,
 }
-_ADAPTERS = {name: pydantic.TypeAdapter(model) for name, model in _EVENT_TYPES.items()}
+_ADAPTERS: dict[str, pydantic.TypeAdapter[Any]] = {
+    name: pydantic.TypeAdapter(cast(Any, model)) for name, model in _EVENT_TYPES.items()
+}
 _STRING_SPEEDS = {
     "fastest": "fast",
     "fast": "fast",
@@ -91,7 +94,7 @@ class ContextOptions:
         frame: GenerationRequestParam = {
             "context_id": context_id,
             "model_id": self.model,
-            "voice": {"mode": "id", "id": self.voice},
+            "voice": cast(TTSRequestVoiceObject, {"mode": "id", "id": self.voice}),
             "output_format": {
                 "container": "raw",
                 "encoding": self.encoding,  # type: ignore[typeddict-item]

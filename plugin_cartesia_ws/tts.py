@@ -10,6 +10,7 @@ import asyncio
 import os
 import weakref
 from dataclasses import dataclass, field, replace
+from typing import cast
 
 import aiohttp
 from livekit.agents import (
@@ -277,7 +278,7 @@ class TTS(tts.TTS):
         if is_given(use_normalized_timestamps):
             opts.use_normalized_timestamps = use_normalized_timestamps
         if is_given(chunking):
-            opts.chunking = policy_for(chunking)
+            opts.chunking = policy_for(cast(str | ChunkingPolicy, chunking))
         if is_given(api_version) and api_version != opts.api_version:
             opts.api_version = api_version
             self._pool.invalidate()  # the version is fixed per socket

@@ -21,7 +21,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
 
@@ -60,7 +60,7 @@ class CartesiaEmulator:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.host, self.config.port)
         await site.start()
-        server = site._server
+        server = cast(asyncio.Server, site._server)
         assert server is not None and server.sockets
         self._port = server.sockets[0].getsockname()[1]
         return self

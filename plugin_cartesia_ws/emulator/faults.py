@@ -92,7 +92,7 @@ class FaultBook:
         with self._lock:
             self._faults.clear()
 
-    def list(self) -> list[Fault]:
+    def all(self) -> list[Fault]:
         with self._lock:
             return list(self._faults)
 

@@ -215,5 +215,5 @@ class EmulatorState:
             "idle_closes": self.stats["idle_closes"],
             "contexts": len(self.records),
             "active_contexts": {k: g.active for k, g in self._gates.items()},
-            "faults": [f.to_dict() for f in self.faults.list()],
+            "faults": [f.to_dict() for f in self.faults.all()],
         }
