@@ -1,0 +1,288 @@
+"""The LiveKit worker: prewarm, the job entrypoint, and the AgentSession it runs.
+
+One session per room: Silero VAD (loaded once per process in `prewarm`), OpenAI STT and
+LLM (any OpenAI-compatible server), and the `plugin_cartesia_ws` streaming TTS. Latency
+and usage go to the `agent` logger; transcripts only at DEBUG.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+from typing import Any
+
+from livekit.agents import (
+    Agent,
+    AgentSession,
+    JobContext,
+    JobProcess,
+    WorkerOptions,
+    llm,
+    stt,
+    tts,
+    vad,
+)
+from livekit.agents.voice.events import CloseEvent, ConversationItemAddedEvent, ErrorEvent
+from livekit.agents.voice.turn import InterruptionOptions, TurnHandlingOptions
+from livekit.agents.worker import ServerEnvOption
+from livekit.plugins import openai, silero
+
+from .settings import Settings
+
+with contextlib.suppress(ImportError):
+    # Import on the main thread: LiveKit plugins register themselves at import time and
+    # Plugin.register_plugin refuses other threads (console mode runs jobs in a thread).
+    # `build_tts` imports it again, so a missing plugin only fails when a session needs it.
+    import plugin_cartesia_ws  # noqa: F401
+
+log = logging.getLogger("agent")
+
+VAD_USERDATA_KEY = "vad"
+
+
+# ---------------------------------------------------------------------- components
+def load_vad() -> vad.VAD:
+    """Silero VAD with its default options (the model ships inside its wheel)."""
+    return silero.VAD.load()
+
+
+def prewarm(proc: JobProcess) -> None:
+    """Runs once per worker process, before it takes a job: load the VAD model there so
+    jobs start without the ONNX load on their critical path."""
+    proc.userdata[VAD_USERDATA_KEY] = load_vad()
+
+
+def build_tts(settings: Settings) -> tts.TTS:
+    """The Cartesia WebSocket TTS (the emulator works as CARTESIA_BASE_URL)."""
+    from plugin_cartesia_ws import TTS
+
+    return TTS(
+        api_key=settings.cartesia_api_key,
+        base_url=settings.cartesia_base_url,
+        model=settings.cartesia_model,
+        voice=settings.cartesia_voice,
+        language=settings.cartesia_language,
+        sample_rate=settings.cartesia_sample_rate,
+        chunking=settings.tts_chunking,
+    )
+
+
+def build_stt(settings: Settings) -> stt.STT:
+    """OpenAI transcription over HTTP (non-streaming: the session segments speech with
+    the VAD and sends one WAV per utterance)."""
+    kwargs: dict[str, Any] = {}
+    if settings.stt_base_url:
+        kwargs["base_url"] = settings.stt_base_url
+    return openai.STT(
+        model=settings.openai_stt_model,
+        language=settings.cartesia_language,
+        api_key=settings.openai_api_key_or_placeholder,
+        use_realtime=False,
+        **kwargs,
+    )
+
+
+def build_llm(settings: Settings) -> llm.LLM:
+    kwargs: dict[str, Any] = {}
+    if settings.openai_base_url:
+        kwargs["base_url"] = settings.openai_base_url
+    return openai.LLM(
+        model=settings.openai_llm_model,
+        api_key=settings.openai_api_key_or_placeholder,
+        **kwargs,
+    )
+
+
+def _turn_detection(settings: Settings) -> Any:
+    if settings.turn_detection == "model":
+        # LiveKit's end-of-turn model: Cloud inference when LiveKit Cloud credentials are
+        # there, else the local turn-detector-v1-mini inside livekit-local-inference.
+        from livekit.agents import inference
+
+        return inference.TurnDetector()
+    return "vad"
+
+
+def build_agent(settings: Settings) -> Agent:
+    return Agent(instructions=settings.agent_instructions)
+
+
+def build_session(
+    settings: Settings,
+    *,
+    vad: vad.VAD,
+    stt: stt.STT | None = None,
+    llm: llm.LLM | None = None,
+    tts: tts.TTS | None = None,
+    **session_options: Any,
+) -> AgentSession:
+    """The voice pipeline for one room. Barge-in is on; "vad" interruption by default
+    because "adaptive" needs LiveKit Cloud inference.
+
+    `stt`, `llm` and `tts` replace the components the settings describe (the offline
+    simulation passes a local Whisper and an echo LLM); `session_options` go to
+    AgentSession as extra keyword arguments (e.g. `aec_warmup_duration=None` where the
+    agent's audio cannot echo back)."""
+    interruption = InterruptionOptions(enabled=True, mode=settings.interruption_mode)
+    session: AgentSession = AgentSession(
+        vad=vad,
+        stt=stt if stt is not None else build_stt(settings),
+        llm=llm if llm is not None else build_llm(settings),
+        tts=tts if tts is not None else build_tts(settings),
+        turn_handling=TurnHandlingOptions(
+            turn_detection=_turn_detection(settings), interruption=interruption
+        ),
+        # transcripts paced by the TTS's word timestamps: an interrupted reply is cut
+        # where the listener stopped hearing it
+        use_tts_aligned_transcript=True,
+        **session_options,
+    )
+    attach_logging(session)
+    return session
+
+
+# ---------------------------------------------------------------------- logging
+def _ms(value: Any) -> str:
+    return f"{value * 1000:.0f} ms" if isinstance(value, int | float) else "n/a"
+
+
+def attach_logging(session: AgentSession) -> None:
+    """Per-turn latency from the ChatMessage metrics, and the components' own metrics."""
+
+    @session.on("conversation_item_added")
+    def _on_item(ev: ConversationItemAddedEvent) -> None:
+        item = ev.item
+        if not isinstance(item, llm.ChatMessage):
+            return
+        m: dict[str, Any] = dict(item.metrics or {})
+        if item.role == "assistant":
+            log.info(
+                "agent turn: e2e %s, llm ttft %s, tts ttfb %s%s",
+                _ms(m.get("e2e_latency")),
+                _ms(m.get("llm_node_ttft")),
+                _ms(m.get("tts_node_ttfb")),
+                " (interrupted)" if item.interrupted else "",
+                extra={
+                    "e2e_latency": m.get("e2e_latency"),
+                    "llm_node_ttft": m.get("llm_node_ttft"),
+                    "tts_node_ttfb": m.get("tts_node_ttfb"),
+                    "interrupted": item.interrupted,
+                },
+            )
+        elif item.role == "user":
+            log.info(
+                "user turn: end of turn delay %s, transcription delay %s",
+                _ms(m.get("end_of_turn_delay")),
+                _ms(m.get("transcription_delay")),
+                extra={
+                    "end_of_turn_delay": m.get("end_of_turn_delay"),
+                    "transcription_delay": m.get("transcription_delay"),
+                },
+            )
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s said: %s", item.role, item.text_content or "")
+
+    components: list[stt.STT | llm.LLM | tts.TTS | None] = [session.stt, session.tts]
+    if isinstance(session.llm, llm.LLM):
+        components.append(session.llm)
+    for component in components:
+        if component is not None:
+            component.on("metrics_collected", _log_component_metrics)
+
+    @session.on("error")
+    def _on_error(ev: ErrorEvent) -> None:
+        log.warning("session error from %s: %s", type(ev.source).__name__, ev.error)
+
+    @session.on("close")
+    def _on_close(ev: CloseEvent) -> None:
+        log.info("session closed: %s", ev.reason, extra={"usage": str(session.usage)})
+
+
+def _log_component_metrics(metrics: Any) -> None:
+    kind = getattr(metrics, "type", "")
+    if kind == "tts_metrics":
+        log.info(
+            "tts: ttfb %s, %.2f s audio for %d chars%s",
+            _ms(metrics.ttfb),
+            metrics.audio_duration,
+            metrics.characters_count,
+            ", connection reused" if metrics.connection_reused else "",
+            extra={"metrics": metrics.model_dump()},
+        )
+    elif kind == "llm_metrics":
+        log.info(
+            "llm: ttft %s, %d tokens, %.0f tokens/s",
+            _ms(metrics.ttft),
+            metrics.completion_tokens,
+            metrics.tokens_per_second,
+            extra={"metrics": metrics.model_dump()},
+        )
+    elif kind == "stt_metrics":
+        log.info(
+            "stt: %s for %.2f s audio",
+            _ms(metrics.duration),
+            metrics.audio_duration,
+            extra={"metrics": metrics.model_dump()},
+        )
+    else:
+        log.debug("metrics: %s", metrics)
+
+
+# ---------------------------------------------------------------------- entrypoint
+def _vad_for(ctx: JobContext) -> vad.VAD:
+    loaded = ctx.proc.userdata.get(VAD_USERDATA_KEY)
+    if loaded is None:  # prewarm did not run (e.g. a custom server setup)
+        log.warning("VAD was not prewarmed; loading it on the job's critical path")
+        loaded = ctx.proc.userdata[VAD_USERDATA_KEY] = load_vad()
+    return loaded
+
+
+async def entrypoint(ctx: JobContext) -> None:
+    """One job = one room: start the session on it and return; the job lives on until
+    the room closes or the participant leaves."""
+    settings = Settings.from_env().require_models()
+    session = build_session(settings, vad=_vad_for(ctx))
+    log.info(
+        "starting session",
+        extra={
+            "room": ctx.room.name,
+            "llm": settings.openai_llm_model,
+            "stt": settings.openai_stt_model,
+            "tts": settings.cartesia_model,
+        },
+    )
+    await session.start(agent=build_agent(settings), room=ctx.room)
+    if settings.agent_greeting:
+        session.say(settings.agent_greeting)
+
+
+# ---------------------------------------------------------------------- worker
+def server_options(settings: Settings) -> WorkerOptions:
+    """Worker options for `cli.run_app`.
+
+    load_threshold: LiveKit's default load is a CPU moving average and its production
+    threshold is 0.7. On a 2-core machine the worker alone measures ~0.8 while its idle
+    processes start, so it would report itself full before taking a job; 0.9 (setting
+    WORKER_LOAD_THRESHOLD) still sheds load before the audio path starves. `dev` keeps
+    LiveKit's "never full" and a random health port so several dev workers can coexist.
+    """
+    log_level = settings.log_level
+    if log_level == "WARNING":
+        log_level = "WARN"
+    extra: dict[str, Any] = {}
+    if log_level:
+        extra["log_level"] = log_level
+    return WorkerOptions(
+        entrypoint_fnc=entrypoint,
+        prewarm_fnc=prewarm,
+        agent_name=settings.agent_name,
+        load_threshold=ServerEnvOption(
+            dev_default=math.inf, prod_default=settings.worker_load_threshold
+        ),
+        port=ServerEnvOption(dev_default=0, prod_default=settings.worker_port),
+        ws_url=settings.livekit_url,
+        api_key=settings.livekit_api_key,
+        api_secret=settings.livekit_api_secret,
+        **extra,
+    )

