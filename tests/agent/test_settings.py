@@ -235,8 +235,8 @@ def test_env_example_lists_every_setting_and_nothing_else() -> None:
     Settings.from_env(env={}, dotenv_path=REPO / ".env.example")
 
 
-def test_worker_docs_describe_every_setting() -> None:
-    docs = (REPO / "docs" / "worker.md").read_text()
+def test_readme_describes_every_setting() -> None:
+    docs = (REPO / "README.md").read_text()
     missing = [name for name in ENV_NAMES if f"| `{name}` |" not in docs]
     assert missing == []
 
