@@ -31,7 +31,7 @@ import re
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Literal, NamedTuple, get_args
+from typing import Any, Literal, NamedTuple, get_args
 
 ChunkingMode = Literal["clause", "sentence", "tokens"]
 CHUNKING_MODES: tuple[str, ...] = get_args(ChunkingMode)
@@ -364,3 +364,54 @@ class TextChunker:
         if count_words(self._buffer[:end]) < self._policy.min_first_words:
             return None
         return end
+
+
+class TokenizerChunker:
+    """The official plugin's way, for a user who passes ``tokenizer=``: a LiveKit
+    SentenceTokenizer decides the sentences (anything with ``tokenize(text) -> list[str]``).
+    Each complete sentence goes out with a trailing space, like livekit-plugins-cartesia;
+    unspeakable sentences are held and merged into the next one."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        self._tokenizer = tokenizer
+        self._buffer = ""
+        self._chunks_sent = 0
+
+    @property
+    def chunks_sent(self) -> int:
+        return self._chunks_sent
+
+    def push(self, text: str, now: float) -> list[str]:
+        self._buffer += text
+        sentences = self._tokenizer.tokenize(self._buffer)
+        if len(sentences) < 2:
+            return []
+        # The last sentence may still grow; keep it (from its start) in the buffer.
+        start = self._buffer.rfind(sentences[-1])
+        if start <= 0:  # the tokenizer rewrote the text: wait for the flush
+            return []
+        ready, self._buffer = self._buffer[:start], self._buffer[start:]
+        return self._emit(self._tokenizer.tokenize(ready))
+
+    def poll(self, now: float) -> list[str]:
+        return []
+
+    def next_deadline(self) -> float | None:
+        return None
+
+    def flush(self) -> list[str]:
+        rest, self._buffer = self._buffer, ""
+        return self._emit(self._tokenizer.tokenize(rest)) if rest.strip() else []
+
+    def _emit(self, sentences: list[str]) -> list[str]:
+        chunks: list[str] = []
+        held = ""
+        for sentence in sentences:
+            held += sentence + " "
+            if is_speakable(held):
+                chunks.append(held)
+                held = ""
+        if held and chunks:
+            chunks[-1] += held
+        self._chunks_sent += len(chunks)
+        return chunks

@@ -28,13 +28,13 @@ from livekit.agents import (
     tts,
     utils,
 )
-from livekit.agents.utils import aio
+from livekit.agents.utils import aio, is_given
 from livekit.agents.voice.io import TimedString
 
 from . import protocol
 from .alignment import TimedWord, TranscriptAligner
 from .audio import bytes_per_sample, decode_to_s16
-from .chunking import TextChunker, is_speakable
+from .chunking import TextChunker, TokenizerChunker, is_speakable
 from .connection import CartesiaSocket, ContextEvents
 from .log import logger
 
@@ -191,7 +191,10 @@ class SynthesizeStream(tts.SynthesizeStream):
             return
 
     async def _pump_text(self, turn: _Turn) -> None:
-        chunker = TextChunker(self._opts.chunking)
+        tokenizer = self._tts._tokenizer
+        chunker: TextChunker | TokenizerChunker = (
+            TokenizerChunker(tokenizer) if is_given(tokenizer) else TextChunker(self._opts.chunking)
+        )
         input_ch = self._input_ch  # read fresh per attempt: LiveKit's retry replaces it
         stats = self.stats
         assert stats is not None

@@ -127,8 +127,9 @@ class TTS(tts.TTS):
         max_buffer_delay_ms: override what we tell Cartesia (default: the policy's).
         idle_refresh_s: reopen a socket idle this long before Cartesia's 5-minute close.
         reconnect_policy: backoff, jitter and the quick-failure breaker (pool.ReconnectPolicy).
-        ``tokenizer`` and ``text_pacing`` are accepted for compatibility; chunking
-        decides what is sent when.
+        tokenizer: as in the official plugin, a SentenceTokenizer whose sentences are sent
+            (overrides chunking). ``text_pacing`` is accepted for compatibility and not
+            applied (logged once).
         """
         if encoding not in ENCODINGS:
             raise ValueError(f"encoding must be one of {ENCODINGS}, not {encoding!r}")
@@ -145,7 +146,7 @@ class TTS(tts.TTS):
             sample_rate=sample_rate,
             num_channels=1,
         )
-        policy = policy_for(chunking)
+        policy = policy_for("sentence" if is_given(tokenizer) else chunking)
         if max_buffer_delay_ms is not None:
             policy = replace(policy, max_buffer_delay_ms=max_buffer_delay_ms)
         if isinstance(emotion, str):
@@ -170,8 +171,12 @@ class TTS(tts.TTS):
         )
         self._session = http_session
         self._own_session: aiohttp.ClientSession | None = None
-        self._tokenizer = tokenizer
-        self._text_pacing = text_pacing
+        self._tokenizer = tokenizer  # given: it decides the sentences, as in the official plugin
+        if text_pacing:
+            logger.warning(
+                "text_pacing is not applied by plugin_cartesia_ws: the chunking policy decides "
+                "when text is sent (see README, Chunking policies)"
+            )
         self._pool = SocketPool(
             self._connect, idle_refresh_s=idle_refresh_s, policy=reconnect_policy
         )

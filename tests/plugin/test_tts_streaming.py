@@ -330,3 +330,19 @@ async def test_errors_do_not_hang_when_nothing_is_listening() -> None:
             await run_turn(tts, ["Hello."])
     finally:
         await tts.aclose()
+
+
+async def test_an_explicit_tokenizer_decides_the_sentences(emu: CartesiaEmulator) -> None:
+    from livekit.agents import tokenize
+
+    tts = plugin_cartesia_ws.TTS(
+        api_key=emu.api_key, base_url=emu.url, tokenizer=tokenize.blingfire.SentenceTokenizer()
+    )
+    try:
+        result = await run_turn(tts, sentence_tokens(REPLY), token_gap=0.002)
+    finally:
+        await tts.aclose()
+    sent = [m["transcript"] for m in emu.record(result.context_id).received if m.get("transcript")]
+    assert sent[0] == "Sure! It is sunny and twenty two degrees in Paris today. "
+    assert "".join(sent).split() == REPLY.split()
+    assert result.sha256 == emu.record(result.context_id).audio_sha256
