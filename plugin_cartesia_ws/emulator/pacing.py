@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..audio import encode
+from .messages import phoneme_timestamps_event, timestamps_event
 from .voices import Rendering, TimedToken
 
 
@@ -86,3 +87,34 @@ def _split_done(
     while cut < len(tokens) and tokens[cut].end <= until_s + 1e-9:
         cut += 1
     return tokens[:cut], tokens[cut:]
+
+
+def timing_events(
+    chunk: PlannedChunk,
+    context_id: str,
+    flush_id: int,
+    offset_s: float,
+    *,
+    words: bool,
+    phonemes: bool,
+) -> list[dict]:
+    """The ``timestamps`` / ``phoneme_timestamps`` events that follow a chunk's audio, with
+    times on the context's timeline (``offset_s`` = its audio before this generation)."""
+    events = []
+    if words and chunk.words:
+        events.append(timestamps_event(context_id, flush_id, *_columns(chunk.words, offset_s)))
+    if phonemes and chunk.phonemes:
+        events.append(
+            phoneme_timestamps_event(context_id, flush_id, *_columns(chunk.phonemes, offset_s))
+        )
+    return events
+
+
+def _columns(
+    tokens: tuple[TimedToken, ...], offset_s: float
+) -> tuple[list[str], list[float], list[float]]:
+    return (
+        [t.text for t in tokens],
+        [round(offset_s + t.start, 4) for t in tokens],
+        [round(offset_s + t.end, 4) for t in tokens],
+    )

@@ -32,10 +32,8 @@ from .messages import (
     flush_done_event,
     http_error_body,
     parse_client_frame,
-    phoneme_timestamps_event,
-    timestamps_event,
 )
-from .pacing import plan_generation
+from .pacing import plan_generation, timing_events
 from .state import EmulatorState
 
 log = logging.getLogger("plugin_cartesia_ws.emulator")
@@ -354,26 +352,15 @@ class SocketSession:
             ):
                 return False
             record.add_audio(chunk.audio, self.state.config.record_audio)
-            if req.add_timestamps and chunk.words:
-                await self._send(
-                    timestamps_event(
-                        context_id,
-                        item.flush_id,
-                        [w.text for w in chunk.words],
-                        [round(offset + w.start, 4) for w in chunk.words],
-                        [round(offset + w.end, 4) for w in chunk.words],
-                    )
-                )
-            if req.add_phoneme_timestamps and chunk.phonemes:
-                await self._send(
-                    phoneme_timestamps_event(
-                        context_id,
-                        item.flush_id,
-                        [p.text for p in chunk.phonemes],
-                        [round(offset + p.start, 4) for p in chunk.phonemes],
-                        [round(offset + p.end, 4) for p in chunk.phonemes],
-                    )
-                )
+            for event in timing_events(
+                chunk,
+                context_id,
+                item.flush_id,
+                offset,
+                words=req.add_timestamps,
+                phonemes=req.add_phoneme_timestamps,
+            ):
+                await self._send(event)
             fault = faults.due_after_chunk(record.chunks_sent)
             if fault is not None and await self._fire(context_id, fault):
                 return False
@@ -492,26 +479,10 @@ async def _tts_sse(request: web.Request) -> web.StreamResponse:
     ):
         await asyncio.sleep(max(0.0, started + chunk.release_s - asyncio.get_running_loop().time()))
         await emit(chunk_event(ctx, chunk.audio, chunk.step_time_ms, 1))
-        if req.add_timestamps and chunk.words:
-            await emit(
-                timestamps_event(
-                    ctx,
-                    1,
-                    [w.text for w in chunk.words],
-                    [round(w.start, 4) for w in chunk.words],
-                    [round(w.end, 4) for w in chunk.words],
-                )
-            )
-        if req.add_phoneme_timestamps and chunk.phonemes:
-            await emit(
-                phoneme_timestamps_event(
-                    ctx,
-                    1,
-                    [p.text for p in chunk.phonemes],
-                    [round(p.start, 4) for p in chunk.phonemes],
-                    [round(p.end, 4) for p in chunk.phonemes],
-                )
-            )
+        for event in timing_events(
+            chunk, ctx, 1, 0.0, words=req.add_timestamps, phonemes=req.add_phoneme_timestamps
+        ):
+            await emit(event)
     await emit(done_event(ctx))
     await response.write_eof()
     return response
