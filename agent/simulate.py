@@ -156,11 +156,17 @@ def choose_components(settings: Settings, *, stt: str, llm: str, tts: str) -> Co
     """Pick each component from the settings ("auto") or as forced by the options."""
     c = Components()
     c.labels["VAD"] = "Silero (livekit-plugins-silero, default options)"
-
     stt_configured = bool(settings.openai_api_key or settings.openai_stt_base_url)
+    llm_configured = bool(settings.openai_api_key or settings.openai_base_url)
+    # A component forced on the command line is checked first: its error is the one to see.
+    if stt == "openai" and not stt_configured and not settings.openai_base_url:
+        raise SimulationError("--stt openai needs OPENAI_API_KEY (or OPENAI_STT_BASE_URL)")
+    if llm == "openai" and not llm_configured:
+        raise SimulationError("--llm openai needs OPENAI_API_KEY (or OPENAI_BASE_URL)")
+    if tts == "cartesia" and not settings.cartesia_api_key:
+        raise SimulationError("--tts cartesia needs CARTESIA_API_KEY")
+
     if stt == "openai" or (stt == "auto" and stt_configured):
-        if not stt_configured and not settings.openai_base_url:
-            raise SimulationError("--stt openai needs OPENAI_API_KEY (or OPENAI_STT_BASE_URL)")
         c.labels["STT"] = (
             f"OpenAI {settings.openai_stt_model} at {_openai_where(settings.stt_base_url)}"
         )
@@ -178,10 +184,7 @@ def choose_components(settings: Settings, *, stt: str, llm: str, tts: str) -> Co
             ) from None
         c.labels["STT"] = "local Whisper tiny.en (faster-whisper, CPU int8, offline)"
 
-    llm_configured = bool(settings.openai_api_key or settings.openai_base_url)
     if llm == "openai" or (llm == "auto" and llm_configured):
-        if not llm_configured:
-            raise SimulationError("--llm openai needs OPENAI_API_KEY (or OPENAI_BASE_URL)")
         c.labels["LLM"] = (
             f"{settings.openai_llm_model} at {_openai_where(settings.openai_base_url)}"
         )
@@ -193,8 +196,6 @@ def choose_components(settings: Settings, *, stt: str, llm: str, tts: str) -> Co
         c.labels["LLM"] = f"OFFLINE ECHO, not a language model: repeats what it heard{why}"
 
     if tts == "cartesia" or (tts == "auto" and settings.cartesia_api_key):
-        if not settings.cartesia_api_key:
-            raise SimulationError("--tts cartesia needs CARTESIA_API_KEY")
         base = settings.cartesia_base_url.rstrip("/")
         where = (
             "Cartesia" if base == CARTESIA_DEFAULT_URL else f"Cartesia-compatible server at {base}"
