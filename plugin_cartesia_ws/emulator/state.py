@@ -43,6 +43,7 @@ class EmulatorConfig:
     max_sockets_per_key: int | None = None
     max_contexts_per_key: int | None = None
     record_audio: bool = False
+    max_records: int = 10_000  # oldest context records are forgotten past this (long runs)
 
 
 @dataclass
@@ -180,6 +181,8 @@ class EmulatorState:
         record = self.records.get(context_id)
         if record is None:
             record = self.records[context_id] = ContextRecord(context_id, key, socket_id)
+            if len(self.records) > self.config.max_records:
+                del self.records[next(iter(self.records))]  # dicts keep insertion order
         return record
 
     def record_event(self, context_id: str, event: dict[str, Any]) -> None:

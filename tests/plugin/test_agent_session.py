@@ -3,21 +3,17 @@ speech, scripted STT/LLM), where livekit.plugins.cartesia.TTS would normally sit
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
-
 import numpy as np
 import pytest
-from livekit.agents import Agent, AgentSession, llm
+from livekit.agents import Agent, AgentSession
 from livekit.agents.voice.transcription.synchronizer import TranscriptSynchronizer
 from livekit.plugins import silero
 
 import plugin_cartesia_ws
 from agent.audio_io import SpeechInput, TranscriptCollector, VirtualSpeaker
+from agent.scripted import ScriptedLLM, ScriptedSTT, SessionProbe
 from plugin_cartesia_ws.emulator import CartesiaEmulator, LatencyModel
 from plugin_cartesia_ws.emulator.voices import EspeakVoice, VoiceUnavailable
-
-from .session_fakes import ScriptedLLM, ScriptedSTT
 
 LONG_REPLY = (
     "Sure! It is sunny and twenty two degrees in Paris today. There is a light breeze from "
@@ -33,36 +29,6 @@ def speech(text: str) -> np.ndarray:
         pytest.skip(f"eSpeak NG not available for user speech: {exc}")
     rendering = voice.render(text, sample_rate=16000)
     return np.concatenate([np.zeros(8000, np.int16), rendering.samples])
-
-
-class SessionProbe:
-    """Collects conversation items and lets a test wait for a condition on them."""
-
-    def __init__(self, session: AgentSession) -> None:
-        self.items: list[llm.ChatMessage] = []
-        self._changed = asyncio.Event()
-        session.on("conversation_item_added", self._on_item)
-        session.on("agent_state_changed", lambda _ev: self._pulse())
-
-    def _on_item(self, ev: object) -> None:
-        item = ev.item  # type: ignore[attr-defined]
-        if item.type == "message":
-            self.items.append(item)
-        self._pulse()
-
-    def _pulse(self) -> None:
-        self._changed.set()
-        self._changed = asyncio.Event()
-
-    def assistant(self) -> list[llm.ChatMessage]:
-        return [m for m in self.items if m.role == "assistant"]
-
-    async def wait(self, condition: Callable[[], bool], timeout: float = 30.0) -> None:
-        async def _loop() -> None:
-            while not condition():
-                await self._changed.wait()
-
-        await asyncio.wait_for(_loop(), timeout)
 
 
 async def start_session(tts: plugin_cartesia_ws.TTS, transcripts: list[str], replies: list[str]):

@@ -1,0 +1,169 @@
+"""Scripted STT and LLM, and a probe on a session's conversation: what a headless
+AgentSession needs to test or benchmark the TTS with everything else held fixed.
+
+Used by the plugin's session tests and the end-to-end benchmark; handy for a user's own
+agent tests too (the real OpenAI clients against a fake server live in ``tests/fakes``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from livekit.agents import AgentSession, APIConnectOptions, LanguageCode, llm, stt
+from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, NOT_GIVEN, NotGivenOr
+
+# A reply as the LLM streams it: (seconds after the first token, token) pairs.
+TokenPlan = list[tuple[float, str]]
+
+
+def word_tokens(text: str, interval: float) -> TokenPlan:
+    """GPT-like tokens (words with their leading space), ``interval`` seconds apart."""
+    words = text.split(" ")
+    return [(i * interval, w if i == 0 else " " + w) for i, w in enumerate(words)]
+
+
+class ScriptedSTT(stt.STT):
+    """Streaming STT: the next scripted transcript when LiveKit flushes it after VAD end of
+    speech, if it heard speech (not silence) since the last flush."""
+
+    def __init__(self, transcripts: list[str]) -> None:
+        super().__init__(
+            capabilities=stt.STTCapabilities(
+                streaming=True, interim_results=False, manual_flush=True
+            )
+        )
+        self.transcripts = list(transcripts)
+
+    @property
+    def model(self) -> str:
+        return "scripted-stt"
+
+    @property
+    def provider(self) -> str:
+        return "scripted"
+
+    async def _recognize_impl(self, *args: Any, **kwargs: Any) -> stt.SpeechEvent:
+        raise NotImplementedError("ScriptedSTT only streams")
+
+    def stream(
+        self,
+        *,
+        language: NotGivenOr[str] = NOT_GIVEN,
+        conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS,
+    ) -> stt.RecognizeStream:
+        return _ScriptedRecognizeStream(stt=self, conn_options=conn_options)
+
+
+class _ScriptedRecognizeStream(stt.RecognizeStream):
+    async def _run(self) -> None:
+        owner: ScriptedSTT = self._stt  # type: ignore[assignment]
+        voiced = 0.0
+        async for data in self._input_ch:
+            if isinstance(data, self._FlushSentinel):
+                if voiced > 0.2 and owner.transcripts:
+                    alt = stt.SpeechData(text=owner.transcripts.pop(0), language=LanguageCode("en"))
+                    self._event_ch.send_nowait(
+                        stt.SpeechEvent(
+                            type=stt.SpeechEventType.FINAL_TRANSCRIPT, alternatives=[alt]
+                        )
+                    )
+                voiced = 0.0
+                continue
+            pcm = np.frombuffer(data.data, dtype=np.int16)
+            if pcm.size and np.abs(pcm).mean() > 300:
+                voiced += data.duration
+
+
+class ScriptedLLM(llm.LLM):
+    """Streams scripted replies with an LLM's timing: ``ttft`` to the first token, then the
+    reply's token plan. Replies are strings (word tokens ``token_interval`` apart) or a
+    callable that returns the next TokenPlan."""
+
+    def __init__(
+        self,
+        replies: list[str] | Callable[[], TokenPlan],
+        *,
+        ttft: float = 0.2,
+        token_interval: float = 0.015,
+    ) -> None:
+        super().__init__()
+        self._replies = replies if callable(replies) else list(replies)
+        self.ttft = ttft
+        self.token_interval = token_interval
+
+    @property
+    def model(self) -> str:
+        return "scripted-llm"
+
+    @property
+    def provider(self) -> str:
+        return "scripted"
+
+    def _next_plan(self) -> TokenPlan:
+        if callable(self._replies):
+            return self._replies()
+        reply = self._replies.pop(0) if self._replies else "I have nothing more to say."
+        return word_tokens(reply, self.token_interval)
+
+    def chat(
+        self,
+        *,
+        chat_ctx: llm.ChatContext,
+        tools: Any = None,
+        conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS,
+        **kwargs: Any,
+    ) -> llm.LLMStream:
+        return _ScriptedLLMStream(
+            self, self._next_plan(), chat_ctx=chat_ctx, tools=tools or [], conn_options=conn_options
+        )
+
+
+class _ScriptedLLMStream(llm.LLMStream):
+    def __init__(self, owner: ScriptedLLM, plan: TokenPlan, **kwargs: Any) -> None:
+        super().__init__(owner, **kwargs)
+        self._plan = plan
+
+    async def _run(self) -> None:
+        owner: ScriptedLLM = self._llm  # type: ignore[assignment]
+        start = time.perf_counter() + owner.ttft
+        for offset, token in self._plan:
+            delay = start + offset - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)  # the scripted model's timing
+            delta = llm.ChoiceDelta(role="assistant", content=token)
+            self._event_ch.send_nowait(llm.ChatChunk(id="scripted", delta=delta))
+
+
+class SessionProbe:
+    """Collects a session's conversation and lets a driver wait for a condition on it,
+    re-checked whenever an item is added or the agent's state changes."""
+
+    def __init__(self, session: AgentSession) -> None:
+        self.items: list[llm.ChatMessage] = []
+        self._changed = asyncio.Event()
+        session.on("conversation_item_added", self._on_item)
+        session.on("agent_state_changed", lambda _ev: self.pulse())
+
+    def _on_item(self, ev: Any) -> None:
+        if ev.item.type == "message":
+            self.items.append(ev.item)
+        self.pulse()
+
+    def pulse(self) -> None:
+        """Wake the waiters (also for other sources, e.g. a speaker that stopped)."""
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    def assistant(self) -> list[llm.ChatMessage]:
+        return [m for m in self.items if m.role == "assistant"]
+
+    async def wait(self, condition: Callable[[], bool], timeout: float = 30.0) -> None:
+        async def _loop() -> None:
+            while not condition():
+                await self._changed.wait()
+
+        await asyncio.wait_for(_loop(), timeout)
