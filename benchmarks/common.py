@@ -7,12 +7,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import hashlib
-import json
-import os
 import random
 import re
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -183,39 +179,15 @@ def script(shape: Shape, seed: int) -> Script:
 # The emulator's own cyclic garbage collector pauses its event loop for 30-140 ms under load
 # (measured: a full collection every few seconds at 100 streams), which stalls every context
 # at once, whichever engine is being measured. It stands in for Cartesia's servers, so its
-# pauses are not either plugin's latency: its child process runs with the collector off
-# (reference counting still frees almost everything; its RSS is reported at the end).
-_CHILD = (
-    "import gc, sys\n"
-    "from plugin_cartesia_ws.emulator.__main__ import main\n"
-    "gc.freeze(); gc.disable()\n"
-    "main(sys.argv[1:])\n"
-)
-
-
-class _EmulatorChild(EmulatorProcess):
-    """``EmulatorProcess`` (``python -m plugin_cartesia_ws.emulator``, same CLI and output),
-    started through ``python -c`` so the collector can be switched off first."""
-
-    def __enter__(self) -> _EmulatorChild:
-        cmd = [sys.executable, "-c", _CHILD, "--port", "0", *self.args]
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            if line.startswith("{"):
-                self.url = json.loads(line)["url"]
-                break
-        if not self.url:
-            raise RuntimeError("emulator process did not start")
-        return self
+# pauses are not either plugin's latency: it runs with the collector off (``--no-gc``;
+# reference counting still frees almost everything; its RSS is reported at the end).
 
 
 class Emulator:
     """The emulator in its own process, its admin API, its CPU time and memory."""
 
     def __init__(self, *extra_args: str) -> None:
-        self._process = _EmulatorChild(*EMULATOR_ARGS, *extra_args)
+        self._process = EmulatorProcess(*EMULATOR_ARGS, "--no-gc", *extra_args)
         self._http: aiohttp.ClientSession | None = None
         self._ps: psutil.Process | None = None
 

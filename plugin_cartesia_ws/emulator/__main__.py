@@ -40,6 +40,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max-contexts-per-key", type=int, help="TTS concurrency limit (429)")
     p.add_argument("--cancel-inflight", choices=["finish", "stop"], default="finish")
     p.add_argument("--done-after-cancel", action="store_true")
+    p.add_argument(
+        "--no-gc",
+        action="store_true",
+        help="switch the cyclic garbage collector off (no collection pauses; for benchmarks)",
+    )
     p.add_argument("--log-level", default="INFO")
     return p.parse_args(argv)
 
@@ -67,13 +72,15 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
     )
 
 
-async def serve(config: EmulatorConfig) -> None:
+async def serve(config: EmulatorConfig, *, no_gc: bool = False) -> None:
     async with CartesiaEmulator(config) as emu:
         assert emu.state is not None
         # A full collection of a busy server's heap stalls every context at once (tens of
         # ms at 100 streams): keep start-up objects out of it and collect less often.
         gc.freeze()
         gc.set_threshold(50_000, 20, 100)
+        if no_gc:
+            gc.disable()
         # One JSON line first, for programs that start us (EmulatorProcess); then prose.
         print(json.dumps({"url": emu.url, "voice": emu.state.voice.name}), flush=True)
         print(
@@ -89,7 +96,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     try:
-        asyncio.run(serve(config_from_args(args)))
+        asyncio.run(serve(config_from_args(args), no_gc=args.no_gc))
     except KeyboardInterrupt:
         sys.exit(0)
 
