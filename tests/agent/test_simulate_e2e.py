@@ -11,7 +11,6 @@ import hashlib
 import json
 import logging
 import re
-import time
 import wave
 from pathlib import Path
 
@@ -321,13 +320,10 @@ async def test_simulate_main_with_the_fakes(
         clean_env.setenv("OPENAI_API_KEY", "sk-test")
         clean_env.setenv("OPENAI_BASE_URL", fake.base_url)
         out = tmp_path / "out"
-        started = time.monotonic()
         # main() runs its own event loop: give it a thread, the fake serves from this one
         rc = await asyncio.to_thread(simulate.main, ["--say", QUESTION, "--out-dir", str(out)])
-        elapsed = time.monotonic() - started
     printed = capsys.readouterr()
     assert rc == 0, printed.err
-    assert elapsed < 40
     assert "Cartesia emulator in this process" in printed.out
     assert f"at {fake.base_url}" in printed.out  # STT and LLM: the configured server
     assert re.search(r"^1 +\d+ ms +\d+ ms", printed.out, re.M), printed.out  # the table row
@@ -410,17 +406,14 @@ async def test_echo_llm_streams_a_labelled_multi_sentence_reply(
     model = EchoLLM(ttft=0.05, token_interval=0.001)
     ctx = llm.ChatContext()
     ctx.add_message(role="user", content="what time is it")
-    started = time.perf_counter()
-    first_at, text = None, ""
+    text = ""
     async with model.chat(chat_ctx=ctx) as stream:
         async for chunk in stream:
             if chunk.delta and chunk.delta.content:
-                first_at = first_at or time.perf_counter() - started
                 text += chunk.delta.content
     assert text == echo_reply("what time is it")
     assert text.startswith(f"{LABEL} You said: what time is it.")
     assert len(re.findall(r"[.!?](?:\s|$)", text)) >= 3  # multi-sentence
-    assert first_at is not None and first_at >= 0.05
     assert "".join(tokens(text)) == text and len(tokens(text)) > 20
     assert any("offline echo LLM" in r.getMessage() for r in caplog.records)
     await model.aclose()
