@@ -18,6 +18,8 @@ import numpy as np
 from livekit import rtc
 from livekit.agents.voice.io import AudioInput, AudioOutput, AudioOutputCapabilities, TextOutput
 
+from plugin_cartesia_ws.pulse import Pulse
+
 FRAME_MS = 20
 
 
@@ -94,7 +96,7 @@ class VirtualSpeaker(AudioOutput):
         self.segments: list[PlayedSegment] = []
         self._current: PlayedSegment | None = None
         self._finish_timer: asyncio.TimerHandle | None = None
-        self.playing_changed = asyncio.Event()
+        self.playing_changed = Pulse()  # fired when a reply starts or stops playing
 
     @property
     def playing(self) -> bool:
@@ -141,8 +143,7 @@ class VirtualSpeaker(AudioOutput):
         self._signal()
 
     def _signal(self) -> None:
-        self.playing_changed.set()
-        self.playing_changed = asyncio.Event()
+        self.playing_changed.fire()
 
 
 class TranscriptCollector(TextOutput):

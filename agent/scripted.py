@@ -16,6 +16,8 @@ import numpy as np
 from livekit.agents import AgentSession, APIConnectOptions, LanguageCode, llm, stt
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, NOT_GIVEN, NotGivenOr
 
+from plugin_cartesia_ws.pulse import Pulse
+
 # A reply as the LLM streams it: (seconds after the first token, token) pairs.
 TokenPlan = list[tuple[float, str]]
 
@@ -144,7 +146,7 @@ class SessionProbe:
 
     def __init__(self, session: AgentSession) -> None:
         self.items: list[llm.ChatMessage] = []
-        self._changed = asyncio.Event()
+        self._changes = Pulse()
         session.on("conversation_item_added", self._on_item)
         session.on("agent_state_changed", lambda _ev: self.pulse())
 
@@ -155,15 +157,10 @@ class SessionProbe:
 
     def pulse(self) -> None:
         """Wake the waiters (also for other sources, e.g. a speaker that stopped)."""
-        self._changed.set()
-        self._changed = asyncio.Event()
+        self._changes.fire()
 
     def assistant(self) -> list[llm.ChatMessage]:
         return [m for m in self.items if m.role == "assistant"]
 
     async def wait(self, condition: Callable[[], bool], timeout: float = 30.0) -> None:
-        async def _loop() -> None:
-            while not condition():
-                await self._changed.wait()
-
-        await asyncio.wait_for(_loop(), timeout)
+        await self._changes.wait_until(condition, timeout)

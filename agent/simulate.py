@@ -45,6 +45,8 @@ from livekit.agents.voice.events import (
 )
 from livekit.agents.voice.transcription.synchronizer import TranscriptSynchronizer
 
+from plugin_cartesia_ws.pulse import Pulse
+
 from . import worker
 from .audio_io import (
     FRAME_MS,
@@ -264,7 +266,7 @@ class Simulation:
         self.fatal: str | None = None
         self.closed: CloseEvent | None = None
         self.segments_by_turn: dict[int, PlayedSegment] = {}
-        self._changed = asyncio.Event()
+        self._changes = Pulse()
         # perf_counter / monotonic -> wall clock
         self._perf_offset = time.time() - time.perf_counter()
         self._mono_offset = time.time() - time.monotonic()
@@ -283,8 +285,7 @@ class Simulation:
 
     # ------------------------------------------------------------------ events
     def _pulse(self) -> None:
-        self._changed.set()
-        self._changed = asyncio.Event()
+        self._changes.fire()
 
     def _on_item(self, ev: ConversationItemAddedEvent) -> None:
         if isinstance(ev.item, lk_llm.ChatMessage) and ev.item.role in ("user", "assistant"):
@@ -386,7 +387,7 @@ class Simulation:
                     )
                 if condition():
                     return
-                changed = asyncio.ensure_future(self._changed.wait())
+                changed = asyncio.ensure_future(self._changes.wait())
                 playing = asyncio.ensure_future(self.speaker.playing_changed.wait())
                 try:
                     await asyncio.wait({changed, playing}, return_when=asyncio.FIRST_COMPLETED)

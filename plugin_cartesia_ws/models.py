@@ -1,8 +1,12 @@
-"""Literal types and defaults (LiveKit plugin convention); names match livekit-plugins-cartesia."""
+"""Literal types and defaults (LiveKit plugin convention); names match livekit-plugins-cartesia.
+``TTSEncoding`` and ``ChunkingMode`` are the ones ``audio`` and ``chunking`` define."""
 
 from __future__ import annotations
 
 from typing import Literal
+
+from .audio import Encoding
+from .chunking import ChunkingMode as ChunkingMode  # re-exported
 
 TTSModels = Literal[
     "sonic-3.5",
@@ -12,7 +16,7 @@ TTSModels = Literal[
     "sonic-2",
     "sonic-turbo",
 ]
-TTSEncoding = Literal["pcm_s16le", "pcm_f32le", "pcm_mulaw", "pcm_alaw"]
+TTSEncoding = Encoding  # the four raw encodings (audio.ENCODINGS)
 TTSSampleRate = Literal[8000, 16000, 22050, 24000, 44100, 48000]
 TTSVoiceSpeed = Literal["fastest", "fast", "normal", "slow", "slowest"]
 TTSVoiceEmotion = Literal[
@@ -32,7 +36,6 @@ TTSLanguages = Literal[
     "tl", "bg", "ro", "ar", "cs", "el", "fi", "hr", "ms", "sk", "da", "ta", "uk", "hu", "no",
     "vi", "bn", "th", "he", "ka", "id", "te", "gu", "kn", "ml", "mr", "or", "pa", "ur",
 ]  # fmt: skip
-ChunkingMode = Literal["clause", "sentence", "tokens"]
 
 # The official plugin's default voice, so a drop-in swap sounds the same.
 TTSDefaultVoiceId = "f786b574-daa5-4673-aa0c-cbe3e8534c02"

@@ -37,6 +37,7 @@ from .audio import bytes_per_sample, decode_to_s16
 from .chunking import TextChunker, TokenizerChunker, is_speakable
 from .connection import CartesiaSocket, ContextEvents
 from .log import logger
+from .pulse import Pulse
 
 if TYPE_CHECKING:
     from .tts import TTS
@@ -101,7 +102,7 @@ class _Turn:
     def __init__(self, route: _Route) -> None:
         self.route = route
         self.generation = 0
-        self._changed = asyncio.Event()
+        self._switched = Pulse()
         self.sent_any = False
         self.ended = False
         self.last_send_at = 0.0
@@ -109,12 +110,10 @@ class _Turn:
     def switch(self, route: _Route) -> None:
         self.route = route
         self.generation += 1
-        self._changed.set()
-        self._changed = asyncio.Event()
+        self._switched.fire()
 
     async def wait_for_switch(self, generation: int) -> None:
-        while self.generation == generation:
-            await self._changed.wait()
+        await self._switched.wait_until(lambda: self.generation != generation)
 
 
 class SynthesizeStream(tts.SynthesizeStream):

@@ -136,11 +136,7 @@ class CartesiaEmulator:
             except KeyError:
                 return False
 
-        async def _wait() -> None:
-            while not holds():
-                await self._live.wait_changed()
-
-        await asyncio.wait_for(_wait(), timeout)
+        await self._live.changes.wait_until(holds, timeout)
 
 
 class EmulatorProcess:

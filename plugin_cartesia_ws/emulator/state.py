@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ..pulse import Pulse
 from .contexts import ConcurrencyGate, ContextRules
 from .faults import FaultBook
 from .messages import DEFAULT_VERSION, Catalogue
@@ -122,7 +123,7 @@ class EmulatorState:
         self.open_sockets_by_key: Counter[str] = Counter()
         self._gates: dict[str, ConcurrencyGate] = {}
         self._socket_ids = 0
-        self._changed = asyncio.Event()
+        self.changes = Pulse()  # fired on every server-side change (records, sockets)
 
     # ------------------------------------------------------------ auth and limits
     def is_authorized(self, key: str | None) -> bool:
@@ -202,11 +203,7 @@ class EmulatorState:
 
     def changed(self) -> None:
         """Wake everyone waiting in ``wait_for`` to re-check their condition."""
-        self._changed.set()
-        self._changed = asyncio.Event()
-
-    async def wait_changed(self) -> None:
-        await self._changed.wait()
+        self.changes.fire()
 
     def snapshot(self) -> dict[str, Any]:
         return {
