@@ -100,6 +100,8 @@ def _run_livekit(command: str, rest: list[str]) -> int:
             }
             settings.require(*(n for n in _LIVEKIT_OPTIONS.values() if n not in given))
         settings.require_models()
+        if command != "console":
+            _check_server(settings, rest)
 
     from livekit.agents import cli
 
@@ -109,6 +111,23 @@ def _run_livekit(command: str, rest: list[str]) -> int:
     sys.argv = [sys.argv[0], command, *rest]
     cli.run_app(server_options(settings))
     return 0
+
+
+def _check_server(settings: Settings, rest: list[str]) -> None:
+    """Fail in one line when the server is unreachable or refuses the keys (LiveKit's
+    own worker would retry for minutes). Command-line --url/--api-key/--api-secret win."""
+    import dataclasses
+
+    from .preflight import check_livekit_sync
+
+    given: dict[str, str] = {}
+    for i, arg in enumerate(rest):
+        for opt, name in _LIVEKIT_OPTIONS.items():
+            if arg.startswith(opt + "="):
+                given[name.lower()] = arg.split("=", 1)[1]
+            elif arg == opt and i + 1 < len(rest):
+                given[name.lower()] = rest[i + 1]
+    check_livekit_sync(dataclasses.replace(settings, **given))
 
 
 # ---------------------------------------------------------------------- token

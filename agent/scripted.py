@@ -2,7 +2,7 @@
 AgentSession needs to test or benchmark the TTS with everything else held fixed.
 
 Used by the plugin's session tests and the end-to-end benchmark; handy for a user's own
-agent tests too (the real OpenAI clients against a fake server live in ``tests/fakes``).
+agent tests too (the real OpenAI clients against a local server: ``agent.local_openai``).
 """
 
 from __future__ import annotations

@@ -95,6 +95,8 @@ class Settings:
     # Worker process.
     worker_port: int = _setting(8081)
     worker_load_threshold: float = _setting(0.9)
+    # Sessions per worker process; 0: LiveKit's CPU-based load decides when it is full.
+    worker_max_jobs: int = _setting(0)
     log_level: str | None = _setting(None, choices=LOG_LEVELS)
 
     # ------------------------------------------------------------------ construction

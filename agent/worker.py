@@ -8,6 +8,7 @@ and usage go to the `agent` logger; transcripts only at DEBUG.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 import math
 from typing import Any
@@ -47,9 +48,18 @@ def load_vad() -> vad.VAD:
     return silero.VAD.load()
 
 
+# Modules the first turn would otherwise import on the job's event loop (LiveKit warns:
+# "event loop blocked for ~200 ms importing ..."): the OpenAI client's lazily loaded parts
+# and numpy's FFT, used by the audio resampler.
+_WARM_IMPORTS = ("openai.pagination", "openai.lib.streaming.chat", "numpy.fft")
+
+
 def prewarm(proc: JobProcess) -> None:
-    """Runs once per worker process, before it takes a job: load the VAD model there so
-    jobs start without the ONNX load on their critical path."""
+    """Runs once per worker process, before it takes a job: load the VAD model and the
+    lazily imported modules there, so a job's first turn does not wait for them."""
+    for name in _WARM_IMPORTS:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
     proc.userdata[VAD_USERDATA_KEY] = load_vad()
 
 
@@ -258,6 +268,13 @@ async def entrypoint(ctx: JobContext) -> None:
 
 
 # ---------------------------------------------------------------------- worker
+def _job_slots_load(max_jobs: int) -> Any:
+    def load(server: Any) -> float:
+        return min(len(server.active_jobs) / max_jobs, 1.0)
+
+    return load
+
+
 def server_options(settings: Settings) -> WorkerOptions:
     """Worker options for `cli.run_app`.
 
@@ -273,13 +290,21 @@ def server_options(settings: Settings) -> WorkerOptions:
     extra: dict[str, Any] = {}
     if log_level:
         extra["log_level"] = log_level
+    threshold = settings.worker_load_threshold
+    if settings.worker_max_jobs > 0:
+        # load = share of the job slots in use; full at 1.0. LiveKit's server then sends
+        # new rooms to the other workers, and each worker keeps as many warm processes as
+        # it has free slots (LiveKit's reservation estimate is threshold / idle processes).
+        extra["load_fnc"] = _job_slots_load(settings.worker_max_jobs)
+        extra["num_idle_processes"] = ServerEnvOption(
+            dev_default=0, prod_default=settings.worker_max_jobs
+        )
+        threshold = 1.0
     return WorkerOptions(
         entrypoint_fnc=entrypoint,
         prewarm_fnc=prewarm,
         agent_name=settings.agent_name,
-        load_threshold=ServerEnvOption(
-            dev_default=math.inf, prod_default=settings.worker_load_threshold
-        ),
+        load_threshold=ServerEnvOption(dev_default=math.inf, prod_default=threshold),
         port=ServerEnvOption(dev_default=0, prod_default=settings.worker_port),
         ws_url=settings.livekit_url,
         api_key=settings.livekit_api_key,

@@ -1,7 +1,7 @@
 """Local stand-ins for cloud services and LiveKit I/O, for offline tests."""
 
 from .livekit_io import CollectingTextOutput, InstantAudioOutput, StubTTS
-from .openai_server import FakeOpenAI, TranscriptionRequest, split_tokens
+from agent.local_openai import FakeOpenAI, TranscriptionRequest, split_tokens
 
 __all__ = [
     "CollectingTextOutput",

@@ -1,5 +1,10 @@
-"""A local OpenAI-compatible server for tests: chat completions (streamed like OpenAI) and
-audio transcriptions, on 127.0.0.1 with a random port.
+"""A local OpenAI-compatible server: chat completions (streamed like OpenAI) and audio
+transcriptions, on 127.0.0.1 with a random port.
+
+The worker in a real room talks to it through the real `livekit-plugins-openai` clients
+(`OPENAI_BASE_URL`), so the room tests, `python -m agent simulate --room` and the room
+benchmarks run the whole pipeline offline. Replies and transcripts are scripted: a list,
+or a callable (sync or async) given the request.
 
     async with FakeOpenAI(replies=["Sure! It is sunny."], transcripts=["hello"]) as fake:
         llm = openai.LLM(base_url=fake.base_url, api_key="test", model="gpt-4o-mini")
@@ -15,6 +20,7 @@ the first token after `ttft`, then one every `token_interval` seconds.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import io
 import json
 import math
@@ -22,7 +28,7 @@ import re
 import time
 import uuid
 import wave
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,8 +64,8 @@ class TranscriptionRequest:
         return len(self.pcm) / (self.sample_rate * self.num_channels)
 
 
-Replies = Sequence[str] | Callable[[list[dict[str, Any]]], str]
-Transcripts = Sequence[str] | Callable[[TranscriptionRequest], str]
+Replies = Sequence[str] | Callable[[list[dict[str, Any]]], str | Awaitable[str]]
+Transcripts = Sequence[str] | Callable[[TranscriptionRequest], str | Awaitable[str]]
 
 
 class FakeOpenAI:
@@ -158,9 +164,10 @@ class FakeOpenAI:
         )
 
     @staticmethod
-    def _pick(source: Any, index: int, arg: Any) -> str:
+    async def _pick(source: Any, index: int, arg: Any) -> str:
         if callable(source):
-            return str(source(arg))
+            result = source(arg)
+            return str(await result if inspect.isawaitable(result) else result)
         if not source:
             raise LookupError("no scripted responses")
         return source[min(index, len(source) - 1)]
@@ -178,7 +185,7 @@ class FakeOpenAI:
 
         index = len(self.chat_requests)
         await self._record(self.chat_requests, body)
-        reply = self._pick(self._replies, index, body["messages"])
+        reply = await self._pick(self._replies, index, body["messages"])
         model = body.get("model") or self.model
         tokens = split_tokens(reply)
         usage = {
@@ -303,7 +310,7 @@ class FakeOpenAI:
 
         index = len(self.transcription_requests)
         await self._record(self.transcription_requests, req)
-        text = self._pick(self._transcripts, index, req)
+        text = await self._pick(self._transcripts, index, req)
 
         fmt = fields.get("response_format", "json")
         if fmt == "text":
