@@ -112,6 +112,9 @@ class LocalServer:
     api_key: str = "devkey"
     api_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     port: int = 0
+    # the address the server advertises for media (rtc.node_ip); another loopback address
+    # where nothing listens makes rooms unjoinable (a misconfigured node_ip)
+    node_ip: str = "127.0.0.1"
     log_path: Path | None = None
     proc: subprocess.Popen[bytes] | None = None
     _log: object = None
@@ -132,7 +135,7 @@ class LocalServer:
             "--bind",
             "127.0.0.1",
             "--node-ip",
-            "127.0.0.1",
+            self.node_ip,
             "--port",
             str(self.port),
             "--rtc.tcp_port",

@@ -51,7 +51,12 @@ def load_vad() -> vad.VAD:
 # Modules the first turn would otherwise import on the job's event loop (LiveKit warns:
 # "event loop blocked for ~200 ms importing ..."): the OpenAI client's lazily loaded parts
 # and numpy's FFT, used by the audio resampler.
-_WARM_IMPORTS = ("openai.pagination", "openai.lib.streaming.chat", "numpy.fft")
+_WARM_IMPORTS = (
+    "openai.pagination",
+    "openai.resources.models",
+    "openai.lib.streaming.chat",
+    "numpy.fft",
+)
 
 
 def prewarm(proc: JobProcess) -> None:
@@ -252,6 +257,18 @@ async def entrypoint(ctx: JobContext) -> None:
     """One job = one room: start the session on it and return; the job lives on until
     the room closes or the participant leaves."""
     settings = Settings.from_env().require_models()
+    try:
+        await ctx.connect()
+    except Exception as e:  # the rtc SDK raises its own ConnectError, or a timeout
+        # one line instead of LiveKit's traceback; the job ends, the worker takes the next
+        log.error(
+            "cannot join room %s: %s (can this machine reach the server's media address, "
+            "rtc.node_ip and the rtc ports?)",
+            ctx.room.name,
+            str(e) or type(e).__name__,
+        )
+        ctx.shutdown(reason="cannot join the room")
+        return
     session = build_session(settings, vad=_vad_for(ctx))
     log.info(
         "starting session",

@@ -1,7 +1,8 @@
 """Local stand-ins for cloud services and LiveKit I/O, for offline tests."""
 
-from .livekit_io import CollectingTextOutput, InstantAudioOutput, StubTTS
 from agent.local_openai import FakeOpenAI, TranscriptionRequest, split_tokens
+
+from .livekit_io import CollectingTextOutput, InstantAudioOutput, StubTTS
 
 __all__ = [
     "CollectingTextOutput",
