@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: test demo bench lint fmt emulator clean
+.PHONY: test demo demo-room bench lint fmt emulator clean livekit-server
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,15 @@ $(DEMO_STAMP): pyproject.toml | $(VENV)/bin/python
 
 demo: $(DEMO_STAMP)
 	$(PY) -m agent simulate
+
+# The same offline turn through a real LiveKit server (built from the Go module proxy).
+demo-room: $(DEMO_STAMP)
+	$(PY) -m agent.livekit_server build
+	$(PY) -m agent simulate --room
+
+# LiveKit's open-source server, pinned in agent/livekit_server.py, into .cache/ (needs Go).
+livekit-server: $(STAMP)
+	@$(PY) -m agent.livekit_server build
 
 bench: $(STAMP)
 	$(PY) -m benchmarks
