@@ -67,7 +67,11 @@ def test_content_types_are_audio(output: HttpOutput, content_type: str) -> None:
         ({"container": "ogg", "sample_rate": 44100}, "bytes", "container"),
         ({"encoding": "pcm_s16le", "sample_rate": 44100}, "bytes", "container"),
         ({"container": "raw", "encoding": "pcm_s24le", "sample_rate": 44100}, "bytes", "encoding"),
-        ({"container": "wav", "encoding": "pcm_s16le", "sample_rate": 11025}, "bytes", "sample_rate"),
+        (
+            {"container": "wav", "encoding": "pcm_s16le", "sample_rate": 11025},
+            "bytes",
+            "sample_rate",
+        ),
         ("raw", "bytes", "object"),
     ],
 )
