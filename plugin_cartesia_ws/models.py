@@ -9,6 +9,7 @@ from .audio import Encoding
 from .chunking import ChunkingMode as ChunkingMode  # re-exported
 
 TTSModels = Literal[
+    "sonic-3.6",
     "sonic-3.5",
     "sonic-3",
     "sonic-latest",
