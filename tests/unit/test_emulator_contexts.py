@@ -1,4 +1,4 @@
-"""The emulator's pure context state machine against section 8 of the protocol spec."""
+"""The emulator's pure context state machine against section 8 of docs/cartesia-protocol.md."""
 
 from __future__ import annotations
 
