@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import shutil
+import subprocess
 from pathlib import Path
 
 from plugin_cartesia_ws.emulator import CartesiaEmulator
@@ -14,7 +16,7 @@ from plugin_cartesia_ws.emulator.http_audio import wav_header
 from plugin_cartesia_ws.emulator.voices import ToneVoice
 from tests.mp3frames import parse_mp3
 
-from .conftest import client_env, node_major, run_node
+from .conftest import client_env, node_major, require, run_node
 
 TEXT = ["Hello there, ", "how are you today? ", "Fine, thanks. "]
 
@@ -85,6 +87,11 @@ async def test_js_sdk_esm_build_uses_the_runtimes_websocket_with_query_auth(
     """The SDK's ES module build cannot load `ws`; it takes Node's own WebSocket (22+, or 20
     with a flag) and authenticates in the query string, as browsers must."""
     flags = ("--experimental-websocket",) if (node_major() or 0) < 22 else ()
+    probe = [shutil.which("node") or "node", *flags, "-e", "process.exit(+!globalThis.WebSocket)"]
+    require(
+        subprocess.run(probe, check=False).returncode == 0,
+        "this Node has no WebSocket of its own (Node 22+, or 20.10+ with a flag)",
+    )
     result = await run_node(
         "cartesia_js.mjs", {"scenario": "websocket", "text": TEXT}, client_env(tls_emulator), flags
     )
