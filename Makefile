@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: test demo demo-room bench lint fmt emulator clean livekit-server
+.PHONY: test demo demo-room bench lint fmt emulator clean livekit-server clients clients-js clients-pipecat clean-clients
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,8 +20,38 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy plugin_cartesia_ws agent
 
-test: lint
+test: lint clients
 	$(PY) -m pytest -q -p no:cacheprovider
+
+# Third-party Cartesia clients for tests/clients, from their registries, pinned: the JS SDK and
+# LiveKit's Node plugin (npm, package-lock.json) and pipecat (its own venv, requirements.txt:
+# too heavy for .venv). Without npm the JS tests skip, saying so; with CI set this fails.
+JS_CLIENTS := tests/clients/js
+JS_STAMP := $(JS_CLIENTS)/node_modules/.installed
+PIPECAT_VENV := .venv-pipecat
+PIPECAT_STAMP := $(PIPECAT_VENV)/.installed
+
+clients: clients-js clients-pipecat
+
+clients-js:
+	@if command -v npm >/dev/null 2>&1; then $(MAKE) --no-print-directory $(JS_STAMP); \
+	elif [ -n "$$CI" ]; then echo "npm not found: CI needs Node 20+ for tests/clients" >&2; exit 1; \
+	else echo "npm not found: the JS client tests in tests/clients will be skipped"; fi
+
+$(JS_STAMP): $(JS_CLIENTS)/package.json $(JS_CLIENTS)/package-lock.json
+	cd $(JS_CLIENTS) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+clients-pipecat: $(PIPECAT_STAMP)
+
+$(PIPECAT_STAMP): tests/clients/pipecat/requirements.txt
+	$(PYTHON) -m venv $(PIPECAT_VENV)
+	$(PIPECAT_VENV)/bin/python -m pip install -q --upgrade pip
+	$(PIPECAT_VENV)/bin/python -m pip install -q -r tests/clients/pipecat/requirements.txt
+	touch $@
+
+clean-clients:
+	rm -rf $(PIPECAT_VENV) $(JS_CLIENTS)/node_modules
 
 DEMO_STAMP := $(VENV)/.installed-demo
 

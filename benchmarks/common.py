@@ -23,8 +23,8 @@ from livekit.plugins import cartesia
 import plugin_cartesia_ws
 from plugin_cartesia_ws.emulator import EmulatorProcess
 
-# A latency model like Cartesia's (protocol spec section 7): 90 ms to first audio per
-# generation, 3x faster than real time, 80 ms chunks. The tone voice is deterministic and
+# A latency model like Cartesia's (docs/cartesia-protocol.md, section 7): 90 ms to first
+# audio per generation, 3x faster than real time, 80 ms chunks. The tone voice is deterministic and
 # cheap, so the emulator's own CPU stays small next to the client's.
 EMULATOR_TTFA_S = 0.090
 EMULATOR_ARGS = (

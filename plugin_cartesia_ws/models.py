@@ -9,6 +9,7 @@ from .audio import Encoding
 from .chunking import ChunkingMode as ChunkingMode  # re-exported
 
 TTSModels = Literal[
+    "sonic-3.6",
     "sonic-3.5",
     "sonic-3",
     "sonic-latest",
@@ -41,7 +42,8 @@ TTSLanguages = Literal[
 TTSDefaultVoiceId = "f786b574-daa5-4673-aa0c-cbe3e8534c02"
 DEFAULT_MODEL = "sonic-3"
 DEFAULT_BASE_URL = "https://api.cartesia.ai"
-# First version with structured error events (error_code, title, message); see protocol spec 1.3.
+# First version with structured error events (error_code, title, message); see
+# docs/cartesia-protocol.md, section 1.3.
 DEFAULT_API_VERSION = "2026-03-01"
 # Cartesia closes a socket after 5 minutes without traffic; refresh a little before that.
 IDLE_REFRESH_S = 270.0

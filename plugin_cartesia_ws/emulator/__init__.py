@@ -7,9 +7,15 @@ In-process (tests)::
         ...
         await emu.wait_for(lambda: emu.record(ctx_id).cancelled)
 
+With TLS (``https://`` and ``wss://``, for clients that always dial TLS)::
+
+    async with CartesiaEmulator(tls=True) as emu:
+        emu.url  # https://127.0.0.1:<port>
+        emu.ca_path  # the CA to trust: SSL_CERT_FILE (Python), NODE_EXTRA_CA_CERTS (Node)
+
 In another process (benchmarks, a user's agent)::
 
-    python -m plugin_cartesia_ws.emulator --port 8787 --voice espeak
+    python -m plugin_cartesia_ws.emulator --port 8787 --voice espeak [--tls]
 """
 
 from __future__ import annotations
@@ -18,9 +24,13 @@ import asyncio
 import dataclasses
 import json
 import os
+import shutil
+import ssl
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, cast
 
 from aiohttp import web
@@ -31,6 +41,7 @@ from .messages import Catalogue
 from .pacing import LatencyModel
 from .server import build_app
 from .state import DEV_API_KEY, ContextRecord, EmulatorConfig, EmulatorState
+from .tls import LOOPBACK_NAMES, TlsFiles, client_context, make_certificates, server_context
 
 __all__ = [
     "CartesiaEmulator",
@@ -53,12 +64,17 @@ class CartesiaEmulator:
         self.state: EmulatorState | None = None
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
+        self.tls: TlsFiles | None = None
+        self._temp_dir: str | None = None
 
     async def start(self) -> CartesiaEmulator:
         self.state = EmulatorState(self.config)
+        ssl_context = self._server_ssl_context()
         self._runner = web.AppRunner(build_app(self.state), handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.config.host, self.config.port)
+        site = web.TCPSite(
+            self._runner, self.config.host, self.config.port, ssl_context=ssl_context
+        )
         await site.start()
         server = cast(asyncio.Server, site._server)
         assert server is not None and server.sockets
@@ -69,6 +85,25 @@ class CartesiaEmulator:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if self._temp_dir is not None:
+            shutil.rmtree(self._temp_dir, ignore_errors=True)
+            self._temp_dir = None
+
+    def _server_ssl_context(self) -> ssl.SSLContext | None:
+        cfg = self.config
+        if cfg.tls_cert or cfg.tls_key:
+            if not (cfg.tls_cert and cfg.tls_key):
+                raise ValueError("tls_cert and tls_key go together")
+            self.tls = TlsFiles(Path(cfg.tls_cert), Path(cfg.tls_key), Path(cfg.tls_cert))
+        elif cfg.tls:
+            if cfg.tls_dir is None:
+                self._temp_dir = tempfile.mkdtemp(prefix="cartesia-emulator-tls-")
+            directory = Path(cfg.tls_dir or self._temp_dir or ".")
+            hosts: tuple[str, ...] = LOOPBACK_NAMES
+            if cfg.host not in hosts and cfg.host not in ("0.0.0.0", "::", ""):
+                hosts = (*hosts, cfg.host)
+            self.tls = make_certificates(directory, hosts)
+        return server_context(self.tls) if self.tls is not None else None
 
     async def __aenter__(self) -> CartesiaEmulator:
         return await self.start()
@@ -79,14 +114,26 @@ class CartesiaEmulator:
     # ------------------------------------------------------------ addresses
     @property
     def url(self) -> str:
-        """HTTP base URL; what ``base_url=`` of the plugin (or LiveKit's) takes."""
+        """HTTP(S) base URL; what ``base_url=`` of the plugin (or LiveKit's) takes."""
         if self._port is None:
             raise RuntimeError("emulator not started")
-        return f"http://{self.config.host}:{self._port}"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://{self.config.host}:{self._port}"
 
     @property
     def ws_url(self) -> str:
-        return self.url.replace("http://", "ws://") + "/tts/websocket"
+        return self.url.replace("http", "ws", 1) + "/tts/websocket"
+
+    @property
+    def ca_path(self) -> str | None:
+        """The certificate clients must trust when serving TLS (None without TLS)."""
+        return str(self.tls.ca) if self.tls is not None else None
+
+    def client_ssl_context(self) -> ssl.SSLContext:
+        """An SSL context trusting this emulator, for an in-process client."""
+        if self.tls is None:
+            raise RuntimeError("the emulator does not serve TLS (tls=True)")
+        return client_context(self.tls.ca)
 
     @property
     def api_key(self) -> str:
@@ -146,6 +193,7 @@ class EmulatorProcess:
         self.args = list(args)
         self.proc: subprocess.Popen[str] | None = None
         self.url = ""
+        self.ca_path: str | None = None  # with --tls
 
     def __enter__(self) -> EmulatorProcess:
         cmd = [sys.executable, "-m", "plugin_cartesia_ws.emulator", "--port", "0", *self.args]
@@ -154,7 +202,8 @@ class EmulatorProcess:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
             if line.startswith("{"):
-                self.url = json.loads(line)["url"]
+                info = json.loads(line)
+                self.url, self.ca_path = info["url"], info.get("ca_file")
                 break
         if not self.url:
             raise RuntimeError("emulator process did not start")

@@ -10,6 +10,7 @@ import logging
 import sys
 
 from . import CartesiaEmulator
+from .catalogue import Catalogue
 from .contexts import ContextRules
 from .pacing import LatencyModel
 from .state import DEV_API_KEY, EmulatorConfig
@@ -45,11 +46,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="switch the cyclic garbage collector off (no collection pauses; for benchmarks)",
     )
+    p.add_argument(
+        "--tls",
+        action="store_true",
+        help="serve https/wss with a certificate made now; clients trust the printed CA file",
+    )
+    p.add_argument("--cert", help="serve TLS with this certificate (PEM) instead of a new one")
+    p.add_argument("--key", help="the private key (PEM) of --cert")
+    p.add_argument(
+        "--tls-dir",
+        help="keep the generated CA and certificate here and reuse them on the next start",
+    )
+    p.add_argument(
+        "--strict-models",
+        action="store_true",
+        help="accept only the listed model ids (no newer snapshots or families)",
+    )
     p.add_argument("--log-level", default="INFO")
     return p.parse_args(argv)
 
 
 def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
+    if bool(args.cert) != bool(args.key):
+        raise SystemExit("--cert and --key go together")
     return EmulatorConfig(
         host=args.host,
         port=args.port,
@@ -69,6 +88,11 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         idle_timeout_s=args.idle_timeout,
         max_sockets_per_key=args.max_sockets_per_key,
         max_contexts_per_key=args.max_contexts_per_key,
+        catalogue=Catalogue.strict() if args.strict_models else Catalogue(),
+        tls=args.tls or bool(args.cert) or bool(args.tls_dir),
+        tls_cert=args.cert,
+        tls_key=args.key,
+        tls_dir=args.tls_dir,
     )
 
 
@@ -82,13 +106,20 @@ async def serve(config: EmulatorConfig, *, no_gc: bool = False) -> None:
         if no_gc:
             gc.disable()
         # One JSON line first, for programs that start us (EmulatorProcess); then prose.
-        print(json.dumps({"url": emu.url, "voice": emu.state.voice.name}), flush=True)
+        info = {"url": emu.url, "voice": emu.state.voice.name, "ca_file": emu.ca_path}
+        print(json.dumps(info), flush=True)
         print(
             f"Cartesia emulator on {emu.url} (WebSocket {emu.ws_url}), "
             f"voice={emu.state.voice.name}. Use base_url={emu.url} and "
             f"api_key={emu.api_key if not config.accept_any_key else '<any>'}.",
             flush=True,
         )
+        if emu.ca_path is not None:
+            print(
+                f"TLS: clients must trust {emu.ca_path} "
+                f"(Python: SSL_CERT_FILE={emu.ca_path}; Node: NODE_EXTRA_CA_CERTS={emu.ca_path}).",
+                flush=True,
+            )
         await asyncio.Event().wait()
 
 

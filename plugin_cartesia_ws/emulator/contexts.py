@@ -1,4 +1,5 @@
-"""Pure per-socket context state machine of the emulator (protocol spec, sections 2.5-2.7, 4, 8).
+"""Pure per-socket context state machine of the emulator
+(docs/cartesia-protocol.md, sections 2.5-2.7, 4, 8).
 
 A ``ContextTable`` takes client frames and clock ticks and answers with outputs for the I/O
 layer: events to send now (errors), contexts whose work queue grew (``Wake``), and in-flight

@@ -1,4 +1,5 @@
-"""Fault injection: the failures real Cartesia sockets show, on demand (protocol spec 8).
+"""Fault injection: the failures real Cartesia sockets show, on demand
+(docs/cartesia-protocol.md, section 8).
 
 A ``Fault`` names what goes wrong and where: for an API key, a context id (exact, or a
 prefix ending in ``*``), or everything. ``FaultBook`` hands a context the faults that match

@@ -1,6 +1,6 @@
 """Pure server side of Cartesia's TTS protocol: validate client frames, build server events.
 
-Everything here follows ``shared/cartesia-ws-protocol.md`` (sections 2, 3 and 5); the
+Everything here follows ``docs/cartesia-protocol.md`` (requests, events, errors, HTTP); the
 emulator's I/O layer only moves the dicts built here over a socket. No asyncio, no I/O.
 """
 
@@ -10,9 +10,15 @@ import base64
 import json
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from ..audio import ENCODINGS, SAMPLE_RATES
+
+# Re-exported: the catalogue used to live here.
+from .catalogue import MODELS as MODELS
+from .catalogue import SUNSETTED_MODELS as SUNSETTED_MODELS
+from .catalogue import Catalogue as Catalogue
+from .catalogue import model_status
 
 # API versions the emulator knows (section 1.3). Anything else is refused at the handshake.
 KNOWN_VERSIONS = (
@@ -27,26 +33,6 @@ DEFAULT_VERSION = "2026-03-01"
 STRUCTURED_ERRORS_SINCE = "2026-03-01"
 MANAGED_BUFFER_DEFAULT_SINCE = "2025-11-04"
 
-MODELS = frozenset(
-    {
-        "sonic-3.5",
-        "sonic-3",
-        "sonic-latest",
-        "sonic-3-latest",
-        "sonic-3.5-2026-05-04",
-        "sonic-3-2026-01-12",
-        "sonic-3-2025-10-27",
-        "sonic-2",
-        "sonic-2-2025-04-16",
-        "sonic-2-2025-05-08",
-        "sonic-2-2025-06-11",
-        "sonic-turbo",
-        "sonic-turbo-2025-06-04",
-    }
-)
-SUNSETTED_MODELS = frozenset(
-    {"sonic", "sonic-english", "sonic-multilingual", "sonic-2-2025-03-07", "sonic-turbo-2025-03-07"}
-)
 LANGUAGES = frozenset(
     "en fr de es pt zh ja hi it ko nl pl ru sv tr tl bg ro ar cs el fi hr ms sk da ta uk hu "
     "no vi bn th he ka id te gu kn ml mr pa or ur".split()
@@ -67,7 +53,20 @@ LOCKED_FIELDS = (
     "pronunciation_dict_id",
     "speed",
 )
-DOC_URL = "https://docs.cartesia.ai/api-reference/tts/websocket"
+DOCS = "https://docs.cartesia.ai"
+# The page that explains each error (the service omits ``doc_url`` when it has none).
+_DOC_PATHS = {
+    "model_not_found": "/build-with-cartesia/tts-models/latest",
+    "model_sunsetted": "/build-with-cartesia/tts-models/api-changes",
+    "voice_embedding_unsupported": "/build-with-cartesia/tts-models/api-changes",
+    "concurrency_limited": "/use-the-api/concurrency-limits-and-timeouts",
+}
+_ENDPOINT_PAGES = {
+    "websocket": "/api-reference/tts/websocket",
+    "bytes": "/api-reference/tts/bytes",
+    "sse": "/api-reference/tts/sse",
+}
+Endpoint = Literal["websocket", "bytes", "sse"]
 
 
 def version_at_least(version: str, since: str) -> bool:
@@ -98,15 +97,6 @@ def bad_request(
     message: str, context_id: str | None, code: str = "invalid_request"
 ) -> ProtocolError:
     return ProtocolError(400, code, "Invalid request", message, context_id)
-
-
-@dataclass(frozen=True)
-class Catalogue:
-    """What this server accepts: models, sunsetted models, voices (None = any id)."""
-
-    models: frozenset[str] = MODELS
-    sunsetted_models: frozenset[str] = SUNSETTED_MODELS
-    voices: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -227,7 +217,8 @@ def _validate_generation(
 
 
 def _check_model(model: Any, context_id: str, catalogue: Catalogue) -> None:
-    if model in catalogue.sunsetted_models:
+    status = model_status(model, catalogue)
+    if status == "sunsetted":
         raise ProtocolError(
             410,
             "model_sunsetted",
@@ -235,7 +226,7 @@ def _check_model(model: Any, context_id: str, catalogue: Catalogue) -> None:
             "The requested model has been sunsetted and is no longer available.",
             context_id,
         )
-    if not isinstance(model, str) or model not in catalogue.models:
+    if status == "unknown":
         raise ProtocolError(
             400,
             "model_not_found",
@@ -352,6 +343,11 @@ def done_event(context_id: str) -> dict:
     return {"type": "done", "context_id": context_id, "status_code": 206, "done": True}
 
 
+def doc_url(code: str, endpoint: Endpoint) -> str:
+    """The docs page for an error: its topic's page, else the endpoint's reference."""
+    return DOCS + _DOC_PATHS.get(code, _ENDPOINT_PAGES[endpoint])
+
+
 def error_event(error: ProtocolError, *, version: str, request_id: str) -> dict:
     """Structured errors from 2026-03-01 on, the legacy ``"error": "Title: message"`` before."""
     event: dict[str, Any] = {"type": "error", "done": True, "status_code": error.status}
@@ -362,7 +358,7 @@ def error_event(error: ProtocolError, *, version: str, request_id: str) -> dict:
             title=error.title,
             message=error.message,
             request_id=f"{request_id}:{ctx}:{uuid.uuid4()}",
-            doc_url=DOC_URL,
+            doc_url=doc_url(error.code, "websocket"),
         )
     else:
         event["error"] = f"{error.title}: {error.message}"
@@ -371,16 +367,17 @@ def error_event(error: ProtocolError, *, version: str, request_id: str) -> dict:
     return event
 
 
-def http_error_body(error: ProtocolError, *, version: str, request_id: str) -> str:
-    """HTTP endpoints: JSON from 2026-03-01, plain ``Title: Message`` text before."""
+def http_error_body(
+    error: ProtocolError, *, version: str, request_id: str, endpoint: Endpoint
+) -> tuple[str, str]:
+    """(body, content type): JSON from 2026-03-01, plain ``Title: Message`` text before."""
     if version_at_least(version, STRUCTURED_ERRORS_SINCE):
-        return json.dumps(
-            {
-                "error_code": error.code,
-                "title": error.title,
-                "message": error.message,
-                "request_id": request_id,
-                "doc_url": DOC_URL,
-            }
-        )
-    return f"{error.title}: {error.message}"
+        body = {
+            "error_code": error.code,
+            "title": error.title,
+            "message": error.message,
+            "request_id": request_id,
+            "doc_url": doc_url(error.code, endpoint),
+        }
+        return json.dumps(body), "application/json"
+    return f"{error.title}: {error.message}", "text/plain"

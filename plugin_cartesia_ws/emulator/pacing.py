@@ -1,9 +1,9 @@
 """Pure latency model: when each chunk of a generation may leave the server.
 
 Cartesia reports ~90 ms to first audio per generation and generates faster than real time
-(protocol spec section 7). ``plan_generation`` cuts one rendering into sample-aligned chunks
-and gives each its release time relative to the start of the generation, so audio is never
-released before it could have been generated.
+(docs/cartesia-protocol.md, section 7). ``plan_generation`` cuts one rendering into
+sample-aligned chunks and gives each its release time relative to the start of the
+generation, so audio is never released before it could have been generated.
 """
 
 from __future__ import annotations

@@ -15,15 +15,19 @@ import random
 import secrets
 import time
 import uuid
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from aiohttp import WSMsgType, web
 
 from ..audio import encode
 from .contexts import ContextTable, Finish, FlushDone, Send, Speak, StopNow, Wake
 from .faults import ContextFaults, Fault
+from .http_audio import HttpOutput, Mp3Encoder, Mp3Unavailable, parse_output_format, wav_header
 from .messages import (
     KNOWN_VERSIONS,
+    Endpoint,
+    GenerationRequest,
     ProtocolError,
     bad_request,
     chunk_event,
@@ -400,66 +404,98 @@ class SocketSession:
 
 
 # ---------------------------------------------------------------- HTTP endpoints
-async def _http_generation(request: web.Request) -> tuple[EmulatorState, Any, str, str, dict]:
-    """Shared validation of /tts/bytes and /tts/sse bodies (section 6)."""
-    state = request.app[STATE_KEY]
-    key, version = _check_handshake(request, state)
-    try:
-        body = await request.json()
-    except ValueError:
-        raise web.HTTPBadRequest(text="Invalid request: body is not JSON.") from None
-    if not isinstance(body, dict):
-        raise web.HTTPBadRequest(text="Invalid request: body must be a JSON object.")
-    fmt = dict(body.get("output_format") or {})
-    container = fmt.get("container", "raw")
-    frame = dict(body)
-    frame.update(
-        context_id=body.get("context_id") or f"http-{uuid.uuid4()}",
-        output_format={**fmt, "container": "raw"},
-        max_buffer_delay_ms=0,
+@dataclass(frozen=True)
+class HttpGeneration:
+    state: EmulatorState
+    request: GenerationRequest
+    output: HttpOutput
+    version: str
+    body: dict[str, Any]
+
+
+def _error_response(err: ProtocolError, version: str, endpoint: Endpoint) -> web.Response:
+    body, content_type = http_error_body(
+        err, version=version, request_id=str(uuid.uuid4()), endpoint=endpoint
     )
+    return web.Response(status=err.status, text=body, content_type=content_type)
+
+
+async def _http_generation(
+    request: web.Request, endpoint: Literal["bytes", "sse"]
+) -> HttpGeneration | web.Response:
+    """Shared validation of /tts/bytes and /tts/sse bodies (section 6); an error response
+    when the request is refused."""
+    state = request.app[STATE_KEY]
+    _key, version = _check_handshake(request, state)
     try:
-        if container not in ("raw", "wav"):
-            raise bad_request(
-                f"container {container!r} is not supported by the emulator (raw, wav).", None
-            )
+        try:
+            body = await request.json()
+        except ValueError:
+            raise bad_request("Body is not valid JSON.", None) from None
+        if not isinstance(body, dict):
+            raise bad_request("Body must be a JSON object.", None)
+        output = parse_output_format(body.get("output_format"), endpoint)
+        frame = dict(body)
+        frame.update(
+            context_id=body.get("context_id") or f"http-{uuid.uuid4()}",
+            output_format={
+                "container": "raw",
+                "encoding": output.encoding,
+                "sample_rate": output.sample_rate,
+            },
+            max_buffer_delay_ms=0,
+        )
         req = parse_client_frame(
             json.dumps(frame), version=version, catalogue=state.config.catalogue
         )
+        if not isinstance(req, GenerationRequest):
+            raise bad_request("cancel is a WebSocket message.", None)
     except ProtocolError as err:
-        rid = str(uuid.uuid4())
-        raise web.HTTPBadRequest(
-            text=http_error_body(err, version=version, request_id=rid),
-            content_type="application/json" if version >= "2026-03-01" else "text/plain",
-        ) from None
-    return state, req, container, key, body
+        return _error_response(err, version, endpoint)
+    return HttpGeneration(state, req, output, version, body)
 
 
 async def _tts_bytes(request: web.Request) -> web.StreamResponse:
-    state, req, container, _key, _body = await _http_generation(request)
+    gen = await _http_generation(request, "bytes")
+    if isinstance(gen, web.Response):
+        return gen
+    state, req, output = gen.state, gen.request, gen.output
+    mp3: Mp3Encoder | None = None
+    if output.container == "mp3":
+        try:
+            mp3 = Mp3Encoder(output.sample_rate, output.bit_rate or 128000)
+        except Mp3Unavailable as err:
+            return _error_response(err, gen.version, "bytes")
     rendering = await state.render(
         req.transcript, sample_rate=req.sample_rate, speed=req.speed, language=req.language
     )
-    audio = encode(rendering.samples, req.encoding)
-    content_type = "audio/wav" if container == "wav" else "application/octet-stream"
-    response = web.StreamResponse(headers={"Content-Type": content_type})
+    response = web.StreamResponse(headers={"Content-Type": output.content_type})
     await response.prepare(request)
-    if container == "wav":
-        await response.write(_wav_header(len(audio), req.sample_rate, req.encoding))
+    if output.container == "wav":
+        data_len = len(encode(rendering.samples[:1], req.encoding)) * len(rendering.samples)
+        await response.write(wav_header(data_len, req.sample_rate, req.encoding))
     rng = random.Random(state.config.latency.seed)
-    started = asyncio.get_running_loop().time()
+    loop = asyncio.get_running_loop()
+    started = loop.time()
     for chunk in plan_generation(
         rendering, req.encoding, state.config.latency, state.config.latency.first_audio_delay(rng)
     ):
-        await asyncio.sleep(max(0.0, started + chunk.release_s - asyncio.get_running_loop().time()))
-        await response.write(chunk.audio)
+        await asyncio.sleep(max(0.0, started + chunk.release_s - loop.time()))
+        data = mp3.encode(chunk.audio) if mp3 is not None else chunk.audio
+        if data:
+            await response.write(data)
+    if mp3 is not None:
+        await response.write(mp3.flush())
     await response.write_eof()
     return response
 
 
 async def _tts_sse(request: web.Request) -> web.StreamResponse:
-    state, req, _container, _key, body = await _http_generation(request)
-    echo_id = body.get("context_id")
+    gen = await _http_generation(request, "sse")
+    if isinstance(gen, web.Response):
+        return gen
+    state, req = gen.state, gen.request
+    echo_id = gen.body.get("context_id")
     rendering = await state.render(
         req.transcript, sample_rate=req.sample_rate, speed=req.speed, language=req.language
     )
@@ -472,12 +508,13 @@ async def _tts_sse(request: web.Request) -> web.StreamResponse:
         await response.write(f"data: {json.dumps(event)}\n\n".encode())
 
     rng = random.Random(state.config.latency.seed)
-    started = asyncio.get_running_loop().time()
+    loop = asyncio.get_running_loop()
+    started = loop.time()
     ctx = echo_id or ""
     for chunk in plan_generation(
         rendering, req.encoding, state.config.latency, state.config.latency.first_audio_delay(rng)
     ):
-        await asyncio.sleep(max(0.0, started + chunk.release_s - asyncio.get_running_loop().time()))
+        await asyncio.sleep(max(0.0, started + chunk.release_s - loop.time()))
         await emit(chunk_event(ctx, chunk.audio, chunk.step_time_ms, 1))
         for event in timing_events(
             chunk, ctx, 1, 0.0, words=req.add_timestamps, phonemes=req.add_phoneme_timestamps
@@ -486,25 +523,6 @@ async def _tts_sse(request: web.Request) -> web.StreamResponse:
     await emit(done_event(ctx))
     await response.write_eof()
     return response
-
-
-def _wav_header(data_len: int, rate: int, encoding: str) -> bytes:
-    fmt_code, width = {
-        "pcm_s16le": (1, 2),
-        "pcm_f32le": (3, 4),
-        "pcm_alaw": (6, 1),
-        "pcm_mulaw": (7, 1),
-    }[encoding]
-    import struct
-
-    return (
-        b"RIFF"
-        + struct.pack("<I", 36 + data_len)
-        + b"WAVEfmt "
-        + struct.pack("<IHHIIHH", 16, fmt_code, 1, rate, rate * width, width, 8 * width)
-        + b"data"
-        + struct.pack("<I", data_len)
-    )
 
 
 # ---------------------------------------------------------------- admin

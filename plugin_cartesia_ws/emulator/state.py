@@ -45,6 +45,12 @@ class EmulatorConfig:
     max_contexts_per_key: int | None = None
     record_audio: bool = False
     max_records: int = 10_000  # oldest context records are forgotten past this (long runs)
+    # TLS (https/wss): a certificate made on the fly (kept in tls_dir if given, else in a
+    # temporary directory), or the given tls_cert/tls_key files.
+    tls: bool = False
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls_dir: str | None = None
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""The emulator's pure context state machine against section 8 of the protocol spec."""
+"""The emulator's pure context state machine against section 8 of docs/cartesia-protocol.md."""
 
 from __future__ import annotations
 
@@ -303,3 +303,27 @@ def test_an_error_ends_its_context() -> None:
     bad["model_id"] = "nope"
     t.receive(json.dumps(bad), 0)
     assert "c1" not in t.contexts and t.should_stop("c1")
+
+
+@pytest.mark.parametrize(
+    ("change", "page"),
+    [
+        ({"model_id": "sonic-9"}, "/build-with-cartesia/tts-models/latest"),
+        ({"model_id": "sonic-english"}, "/build-with-cartesia/tts-models/api-changes"),
+        ({"max_buffer_delay_ms": 5001}, "/api-reference/tts/websocket"),
+    ],
+)
+def test_error_doc_url_links_the_page_about_the_error(change: dict, page: str) -> None:
+    msg = json.loads(gen())
+    msg.update(change)
+    [err] = errors(table().receive(json.dumps(msg), 0))
+    assert err["doc_url"] == "https://docs.cartesia.ai" + page
+
+
+def test_a_strict_catalogue_refuses_a_newer_snapshot_the_default_accepts() -> None:
+    msg = json.loads(gen())
+    msg["model_id"] = "sonic-3.6-2026-12-01"
+    assert table().receive(json.dumps(msg), 0) == [Wake("c1")]
+    strict = ContextTable(version="2026-03-01", catalogue=Catalogue.strict())
+    [err] = errors(strict.receive(json.dumps(msg), 0))
+    assert (err["status_code"], err["error_code"]) == (400, "model_not_found")
