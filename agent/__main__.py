@@ -16,6 +16,7 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from .settings import Settings, SettingsError, load_dotenv_into
 
@@ -120,7 +121,7 @@ def _check_server(settings: Settings, rest: list[str]) -> None:
 
     from .preflight import check_livekit_sync
 
-    given: dict[str, str] = {}
+    given: dict[str, Any] = {}
     for i, arg in enumerate(rest):
         for opt, name in _LIVEKIT_OPTIONS.items():
             if arg.startswith(opt + "="):

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
 # GPT-style pre-tokenization (the shape of tiktoken's cl100k pattern): words carry their
 # leading space, numbers come alone in groups of up to 3 digits, punctuation runs stand alone.
@@ -284,12 +284,14 @@ class FakeOpenAI:
         wav_bytes, filename, file_type = b"", "", ""
         reader = await request.multipart()
         async for part in reader:
+            if not isinstance(part, BodyPartReader):
+                continue  # a nested multipart: not something OpenAI's clients send
             if part.name == "file":
-                filename = part.filename or ""  # type: ignore[union-attr]
+                filename = part.filename or ""
                 file_type = part.headers.get("Content-Type", "")
-                wav_bytes = await part.read()  # type: ignore[union-attr]
+                wav_bytes = await part.read()
             elif part.name:
-                fields[part.name] = await part.text()  # type: ignore[union-attr]
+                fields[part.name] = await part.text()
         if not wav_bytes:
             return _error(400, "'file' is a required property", param="file")
         if "model" not in fields:

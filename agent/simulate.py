@@ -661,6 +661,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--timeout", type=float, default=60.0, help="seconds to wait for each reply (60)"
     )
+    p.add_argument(
+        "--room",
+        action="store_true",
+        help="run the turns through a real local LiveKit server and the worker in its own "
+        "process; the latency is what a participant hears over WebRTC (needs livekit-server "
+        "or Go to build it: make livekit-server)",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="show the log on the console too")
     return p
 
@@ -681,6 +688,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as e:
         print(f"error: cannot create {out_dir}: {e.strerror}", file=sys.stderr)
         return EXIT_USAGE
+    if args.room:
+        return _run_in_room(args, out_dir)
     restore = _setup_logging(out_dir / "simulate.log", verbose=args.verbose)
     try:
         settings = Settings.from_env()
@@ -708,6 +717,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         restore()
     return 0
+
+
+def _run_in_room(args: argparse.Namespace, out_dir: Path) -> int:
+    from . import simulate_room
+
+    try:
+        utterances = [(u.said or u.source, u.pcm) for u in _utterances(args)]
+        return simulate_room.main(args, utterances, out_dir)
+    except (SimulationError, simulate_room.RoomSimulationError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_FAILED
 
 
 def _utterances(args: argparse.Namespace) -> list[Utterance]:

@@ -134,7 +134,10 @@ async def _websocket(request: web.Request) -> web.StreamResponse:
     request_id = str(uuid.uuid4())
     ws = web.WebSocketResponse(compress=True, heartbeat=None, max_msg_size=8 * 1024 * 1024)
     ws.headers["X-Request-Id"] = request_id
-    await ws.prepare(request)
+    try:
+        await ws.prepare(request)
+    except ConnectionResetError:  # the client left during the handshake (e.g. shutting down)
+        return ws
     idle_fault = next((f for f in socket_faults if f.kind == "idle_close"), None)
     idle_timeout = idle_fault.seconds if idle_fault else state.config.idle_timeout_s
     session = SocketSession(state, request, ws, key, version, request_id, idle_timeout)
