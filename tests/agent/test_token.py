@@ -174,8 +174,11 @@ def test_worker_commands_delegate_to_livekit_cli(
     from livekit.agents import cli
 
     clean_env.setattr(cli, "run_app", fake_run_app)
+    checked: list[object] = []  # the pre-flight server check (tests/rooms runs it for real)
+    clean_env.setattr("agent.preflight.check_livekit_sync", checked.append)
     clean_env.setattr(sys, "argv", ["/path/agent/__main__.py"])
     assert main(["start", "--log-level", "info"]) == 0
+    assert [getattr(s, "livekit_url", None) for s in checked] == [URL]
     ((argv, options),) = calls
     # LiveKit's CLI reads sys.argv[1:]: exactly the command and its own options
     assert argv == ["/path/agent/__main__.py", "start", "--log-level", "info"]
