@@ -60,7 +60,13 @@ class Proxy:
         self.api.request(
             "POST",
             f"/proxies/{self.name}/toxics",
-            {"name": name, "type": kind, "stream": stream, "toxicity": 1.0, "attributes": attributes},
+            {
+                "name": name,
+                "type": kind,
+                "stream": stream,
+                "toxicity": 1.0,
+                "attributes": attributes,
+            },
         )
         return name
 
