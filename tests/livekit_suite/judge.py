@@ -19,7 +19,7 @@ from agent.local_stt import WhisperSTT, _to_whisper_input
 
 # Measured on this suite's texts, eSpeak NG at 24 kHz -> Whisper tiny.en (int8, greedy),
 # over repeated runs and every toxic (a proxy delays bytes, it does not change them): the
-# 47-word passage 0.02-0.064 (1-3 words, e.g. "harbor" -> "harbour"-like slips), the short
+# 47-word passage 0.02-0.064 (1-3 words misheard), the short
 # sentence 0.0. eSpeak's output shifts a little with what it rendered before, which is the
 # spread. 0.15 (LiveKit allows 0.2 for studio voices) leaves 4 more slips on the passage,
 # and still fails what matters: a lost or repeated sentence of the passage is >= 0.32.
