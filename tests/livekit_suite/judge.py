@@ -17,13 +17,13 @@ from livekit import rtc
 
 from agent.local_stt import WhisperSTT, _to_whisper_input
 
-# Measured on this suite's texts, eSpeak NG at 24 kHz -> Whisper tiny.en (int8, greedy),
-# over repeated runs and every toxic (a proxy delays bytes, it does not change them): the
-# 47-word passage 0.02-0.064 (1-3 words misheard), the short
-# sentence 0.0. eSpeak's output shifts a little with what it rendered before, which is the
-# spread. 0.15 (LiveKit allows 0.2 for studio voices) leaves 4 more slips on the passage,
-# and still fails what matters: a lost or repeated sentence of the passage is >= 0.32.
-WER_BOUND = 0.15
+# Measured here over repeated runs, eSpeak NG at 24 kHz -> Whisper tiny.en (int8, greedy),
+# through every toxic (a proxy delays bytes, it does not change them): the 47-word passage
+# 0.02-0.11 (1-5 words misheard), the 13-word sentence 0.0-0.08 (0-1 word). eSpeak's
+# output shifts a little with what it rendered before, hence the spread. LiveKit's own
+# bound, 0.2, is about twice the worst seen and still fails what matters: a lost or
+# repeated sentence of the passage alone is >= 0.32, half the short sentence 0.5.
+WER_BOUND = 0.2
 
 _CONTRACTIONS = {
     "won't": "will not",
