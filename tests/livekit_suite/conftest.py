@@ -117,7 +117,7 @@ def record_result(request: pytest.FixtureRequest, **data: Any) -> None:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
-    if call.when == "call" and "livekit_suite" in item.nodeid:
+    if call.when == "call" and "test_tts_suite" in item.nodeid:
         callspec = getattr(item, "callspec", None)
         provider = callspec.params.get("provider", "?") if callspec else "?"
         scenario = item.name.split("[")[0].removeprefix("test_")
