@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: test demo demo-room bench lint fmt emulator clean livekit-server room-server clients clients-js clients-pipecat clean-clients
+.PHONY: test demo demo-room bench lint fmt emulator clean livekit-server room-server clients clients-js clients-pipecat clean-clients toxiproxy toxiproxy-if-go
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy plugin_cartesia_ws agent
 
-test: lint clients room-server
+test: lint clients room-server toxiproxy-if-go
 	$(PY) -m pytest -q -p no:cacheprovider
 
 # The room tests' LiveKit server: built when Go is there (minutes the first time, then
@@ -91,3 +91,24 @@ fmt: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+# Toxiproxy (Shopify), the proxy LiveKit's TTS suite puts between a plugin and its provider,
+# built from the Go module proxy into a cache folder this Makefile owns. v2.12.0 is the newest
+# release the module proxy serves; its go.mod has no replace directive, so `go install` works.
+TOXIPROXY_VERSION ?= v2.12.0
+GO ?= $(shell command -v go || echo /usr/local/go/bin/go)
+TOXIPROXY_DIR := .cache/toxiproxy/$(TOXIPROXY_VERSION)
+TOXIPROXY_BIN := $(TOXIPROXY_DIR)/toxiproxy-server
+
+$(TOXIPROXY_BIN):
+	mkdir -p $(TOXIPROXY_DIR)
+	GOBIN=$(abspath $(TOXIPROXY_DIR)) $(GO) install github.com/Shopify/toxiproxy/v2/cmd/server@$(TOXIPROXY_VERSION)
+	mv $(TOXIPROXY_DIR)/server $@
+
+toxiproxy: $(TOXIPROXY_BIN)
+
+# `make test` builds it when it can; when it cannot, the Toxiproxy tests skip and say so
+# (CI builds it with `make toxiproxy` first and never skips them).
+toxiproxy-if-go:
+	@$(MAKE) --no-print-directory toxiproxy \
+	  || echo "Toxiproxy could not be built (needs Go and the Go module proxy): tests/livekit_suite will skip"

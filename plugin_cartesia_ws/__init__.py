@@ -11,10 +11,11 @@ import threading
 
 from livekit.agents import Plugin
 
+from .breaker import ReconnectPolicy
+from .chunked import ChunkedStream
 from .chunking import ChunkingPolicy
 from .log import logger
 from .models import TTSDefaultVoiceId
-from .pool import ReconnectPolicy
 from .stream import SynthesizeStream, TurnStats
 from .tts import TTS
 from .version import __version__
@@ -22,6 +23,7 @@ from .version import __version__
 __all__ = [
     "TTS",
     "SynthesizeStream",
+    "ChunkedStream",
     "TurnStats",
     "ChunkingPolicy",
     "ReconnectPolicy",

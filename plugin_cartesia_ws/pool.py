@@ -3,42 +3,26 @@
 - ``prewarm()`` or the first turn opens it; every turn reuses it.
 - An idle socket is refreshed before Cartesia's 5-minute idle close, in the background, so a
   turn never finds a dead one; one that died idle is replaced in the background too.
-- Failed connects back off exponentially with jitter and a cap; sockets that die right after
-  opening count as failures too (a quick-failure breaker), so a broken server or key is not
-  hammered and callers (e.g. ``tts.FallbackAdapter``) get a fast, clear error meanwhile.
+- Who may connect when is ``breaker.Breaker`` (pure): every attempt of an admitted request
+  connects (LiveKit's retry loop owns a request); after repeated failures new requests fail
+  fast for a while (no reconnect storm, a fast clear error for ``tts.FallbackAdapter``);
+  background connects back off with jitter. Sockets that die right after opening count as
+  failures too.
 """
 
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
-from livekit.agents import APIConnectionError, APIError
+from livekit.agents import APIConnectionError, APIError, APITimeoutError
 
+from .breaker import Breaker, ReconnectPolicy, Ticket
 from .connection import CartesiaSocket
 from .log import logger
 
 Connect = Callable[[float], Awaitable[CartesiaSocket]]
-
-
-@dataclass(frozen=True)
-class ReconnectPolicy:
-    base_delay_s: float = 0.2
-    max_delay_s: float = 10.0
-    jitter: float = 0.5  # a delay is scaled by a random factor in [1 - jitter, 1]
-    quick_failure_s: float = 2.0  # a socket closing this soon, with nothing done, failed
-    breaker_threshold: int = 3  # consecutive failures that open the breaker
-    breaker_cooldown_s: float = 15.0
-    idle_refreshes: int = 3  # background refreshes of a socket no turn has used since
-
-    def delay(self, failures: int, rng: random.Random) -> float:
-        if failures >= self.breaker_threshold:
-            return self.breaker_cooldown_s
-        raw = min(self.max_delay_s, self.base_delay_s * 2 ** max(failures - 1, 0))
-        return raw * (1.0 - self.jitter * rng.random())
 
 
 class SocketPool:
@@ -53,16 +37,13 @@ class SocketPool:
         self._connect = connect
         self._idle_refresh_s = idle_refresh_s
         self._connect_timeout = connect_timeout
-        self.policy = policy or ReconnectPolicy()
-        self._rng = random.Random()
+        self.breaker = Breaker(policy or ReconnectPolicy())
         self._socket: CartesiaSocket | None = None
         self._connecting: asyncio.Task[CartesiaSocket] | None = None
         self._retired: set[CartesiaSocket] = set()
         self._refresh_timer: asyncio.TimerHandle | None = None
         self._idle_refreshes = 0
         self._closed = False
-        self.failures = 0  # consecutive; reset by a socket that completes a context
-        self.next_attempt_at = 0.0  # time.monotonic(); backoff until then
         self.last_error: APIError | None = None
         self.sockets_opened = 0
         self.last_acquire_time = 0.0
@@ -73,16 +54,24 @@ class SocketPool:
         return self._socket
 
     @property
+    def policy(self) -> ReconnectPolicy:
+        return self.breaker.policy
+
+    @property
+    def failures(self) -> int:
+        """Consecutive failed connection attempts; reset by a completed context."""
+        return self.breaker.failures
+
+    @property
     def breaker_open(self) -> bool:
-        return (
-            self.failures >= self.policy.breaker_threshold
-            and time.monotonic() < self.next_attempt_at
-        )
+        return self.breaker.is_open(time.monotonic())
 
     # ------------------------------------------------------------ connecting
     def prewarm(self) -> None:
         """Start connecting now so the first turn does not pay the handshake."""
-        if self._closed or self._connecting is not None or time.monotonic() < self.next_attempt_at:
+        if self._closed or self._connecting is not None:
+            return
+        if not self.breaker.may_connect_in_background(time.monotonic()):
             return
         if self._socket is not None and self._socket.is_open:
             return
@@ -120,10 +109,8 @@ class SocketPool:
         return socket
 
     def _failed(self, error: APIError) -> None:
-        self.failures += 1
         self.last_error = error
-        delay = self.policy.delay(self.failures, self._rng)
-        self.next_attempt_at = time.monotonic() + delay
+        delay = self.breaker.failed(error.message, time.monotonic())
         if self.failures == self.policy.breaker_threshold:
             logger.warning(
                 "Cartesia keeps failing; pausing connection attempts",
@@ -153,16 +140,19 @@ class SocketPool:
 
     def mark_healthy(self) -> None:
         """A context completed: the server works, forget past failures."""
-        self.failures = 0
-        self.next_attempt_at = 0.0
+        self.breaker.succeeded()
         self._idle_refreshes = 0
         self._schedule_refresh()
 
-    async def acquire(self, timeout: float) -> tuple[CartesiaSocket, bool]:
+    async def acquire(self, timeout: float, ticket: Ticket) -> tuple[CartesiaSocket, bool]:
         """The warm socket (reused=True, also when joining a connect under way) or a fresh
-        one. Raises APIError: at once while backing off longer than ``timeout``."""
+        one, within ``timeout``. A request (``ticket``) the breaker refuses fails at once with
+        a non-retryable APIConnectionError; an admitted one is never refused again."""
         if self._closed:
             raise APIConnectionError("TTS is closed")
+        refusal = self.breaker.admit(ticket, time.monotonic())
+        if refusal is not None:
+            raise APIConnectionError(refusal, retryable=False)
         started = time.perf_counter()
         socket = self._socket
         if socket is not None and socket.is_open and socket.idle_for > self._idle_refresh_s:
@@ -171,29 +161,21 @@ class SocketPool:
             socket = None
         if socket is not None and socket.is_open:
             reused = True
-        elif self._connecting is not None:  # prewarm or background reconnect under way
-            socket = await asyncio.shield(self._connecting)
-            reused = True  # not opened for this turn; it only waits for the rest
         else:
-            await self._wait_for_backoff(timeout)
-            socket = await asyncio.shield(self._start_connect(timeout))
-            reused = False
+            # Join a connect under way (prewarm, background reconnect, another turn's): it
+            # was not opened for this turn. It may have a longer timeout than ours.
+            reused = self._connecting is not None
+            connecting = self._connecting or self._start_connect(timeout)
+            try:
+                socket = await asyncio.wait_for(asyncio.shield(connecting), timeout)
+            except TimeoutError:
+                raise APITimeoutError(
+                    f"connecting to Cartesia timed out after {timeout:.1f}s"
+                ) from None
         self.last_acquire_time = time.perf_counter() - started
         self.last_reused = reused
         self._idle_refreshes = 0
         return socket, reused
-
-    async def _wait_for_backoff(self, timeout: float) -> None:
-        wait = self.next_attempt_at - time.monotonic()
-        if wait <= 0:
-            return
-        if wait > timeout:
-            cause = f" (last error: {self.last_error.message})" if self.last_error else ""
-            raise APIConnectionError(
-                f"Cartesia is unavailable after {self.failures} failed attempts; "
-                f"next attempt in {wait:.1f}s{cause}"
-            )
-        await asyncio.sleep(wait)  # the backoff itself
 
     # ------------------------------------------------------------ refresh and retire
     def _schedule_refresh(self) -> None:

@@ -15,7 +15,7 @@ import base64
 import binascii
 import functools
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +34,7 @@ from livekit.agents.voice.io import TimedString
 from . import protocol
 from .alignment import TimedWord, TranscriptAligner
 from .audio import bytes_per_sample, decode_to_s16
+from .breaker import Ticket
 from .chunking import TextChunker, TokenizerChunker, is_speakable
 from .connection import CartesiaSocket, ContextEvents
 from .log import logger
@@ -117,15 +118,44 @@ class _Turn:
 
 
 class SynthesizeStream(tts.SynthesizeStream):
-    """One agent turn = one Cartesia context on the shared socket."""
+    """One agent turn = one Cartesia context on the shared socket.
 
-    def __init__(self, *, tts: TTS, conn_options: APIConnectOptions) -> None:
+    ticket: the request this turn belongs to, for the breaker (admitted once, then every
+        retry attempt connects); a stream is its own request unless a ChunkedStream runs it.
+    report: False when a ChunkedStream runs this stream as its engine: the ChunkedStream
+        reports the request (one metrics event, one error event per attempt), not this.
+    """
+
+    def __init__(
+        self,
+        *,
+        tts: TTS,
+        conn_options: APIConnectOptions,
+        ticket: Ticket | None = None,
+        report: bool = True,
+    ) -> None:
         super().__init__(tts=tts, conn_options=conn_options)
         self._tts: TTS = tts
         self._opts = tts._options_snapshot()
         self._context_options = self._opts.context_options()
+        self._ticket = ticket or Ticket()
+        self._report = report
         self.stats: TurnStats | None = None
         self.phoneme_timestamps: list[tuple[str, float, float]] = []
+
+    # LiveKit's SynthesizeStream reports through these two; an engine stream stays silent.
+    def _emit_error(self, api_error: Exception, recoverable: bool) -> None:
+        if self._report:
+            super()._emit_error(api_error, recoverable)
+        else:
+            self._current_attempt_has_error = True
+
+    async def _metrics_monitor_task(self, event_aiter: AsyncIterable[tts.SynthesizedAudio]) -> None:
+        if self._report:
+            await super()._metrics_monitor_task(event_aiter)
+        else:
+            async for _ev in event_aiter:  # the tee still needs this side read
+                pass
 
     async def _run(self, output_emitter: tts.AudioEmitter) -> None:
         stats = self.stats = TurnStats(utils.shortuuid("lkctx_"))
@@ -136,7 +166,7 @@ class SynthesizeStream(tts.SynthesizeStream):
             mime_type="audio/pcm",
             stream=True,
         )
-        socket, reused = await self._tts.pool.acquire(self._conn_options.timeout)
+        socket, reused = await self._tts.pool.acquire(self._conn_options.timeout, self._ticket)
         self._acquire_time = self._tts.pool.last_acquire_time
         self._connection_reused = stats.socket_reused = reused
         turn = _Turn(self._open_route(socket, stats.context_id, time_offset=0.0))
@@ -379,7 +409,7 @@ class SynthesizeStream(tts.SynthesizeStream):
                 "unheard_chars": len(unheard),
             },
         )
-        socket, _ = await self._tts.pool.acquire(self._conn_options.timeout)
+        socket, _ = await self._tts.pool.acquire(self._conn_options.timeout, self._ticket)
         new_route = self._open_route(
             socket, f"{stats.context_id}-r{stats.resumes}", route.time_offset + route.pushed_s
         )

@@ -26,6 +26,8 @@ from livekit.agents.utils import is_given
 
 from . import protocol
 from .audio import ENCODINGS, SAMPLE_RATES
+from .breaker import ReconnectPolicy
+from .chunked import ChunkedStream
 from .chunking import ChunkingPolicy, policy_for
 from .connection import CartesiaSocket
 from .log import WarnOnce, logger
@@ -41,7 +43,7 @@ from .models import (
     TTSVoiceEmotion,
     TTSVoiceSpeed,
 )
-from .pool import ReconnectPolicy, SocketPool
+from .pool import SocketPool
 from .stream import SynthesizeStream
 from .version import __version__
 
@@ -180,7 +182,7 @@ class TTS(tts.TTS):
         self._pool = SocketPool(
             self._connect, idle_refresh_s=idle_refresh_s, policy=reconnect_policy
         )
-        self._streams: weakref.WeakSet[SynthesizeStream] = weakref.WeakSet()
+        self._streams: weakref.WeakSet[SynthesizeStream | ChunkedStream] = weakref.WeakSet()
         self._warn_once = WarnOnce()
 
     def __repr__(self) -> str:
@@ -298,9 +300,11 @@ class TTS(tts.TTS):
 
     def synthesize(
         self, text: str, *, conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS
-    ) -> tts.ChunkedStream:
+    ) -> ChunkedStream:
         """Whole text at once, over the same warm socket (one context)."""
-        return self._synthesize_with_stream(text, conn_options=conn_options)
+        stream = ChunkedStream(tts=self, input_text=text, conn_options=conn_options)
+        self._streams.add(stream)
+        return stream
 
     async def aclose(self) -> None:
         for stream in list(self._streams):

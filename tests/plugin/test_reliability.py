@@ -7,8 +7,9 @@ import asyncio
 import logging
 
 import pytest
-from livekit.agents import APIConnectionError, APIStatusError
+from livekit.agents import APIConnectionError, APIConnectOptions, APIStatusError, APITimeoutError
 from livekit.agents import tts as lk_tts
+from livekit.agents.metrics import TTSMetrics
 
 import plugin_cartesia_ws
 from plugin_cartesia_ws import ReconnectPolicy
@@ -77,12 +78,12 @@ async def test_backoff_and_breaker_stop_hammering_a_failing_server(
             with pytest.raises(APIStatusError) as info:
                 await run_turn(tts, ["Hello."])
             assert info.value.status_code == 500 and info.value.retryable
-            await asyncio.sleep(0.25)  # let the short backoff run out between attempts
         attempts = emu.stats["handshakes"]
         assert attempts == 3 and tts.pool.breaker_open
         with pytest.raises(APIConnectionError) as info:  # the breaker is open: fail at once
             await run_turn(tts, ["Hello?"])
         assert "unavailable after 3 failed attempts" in info.value.message
+        assert not info.value.retryable  # LiveKit's loop gives up at once: fail fast
         assert emu.stats["handshakes"] == attempts  # and did not touch the server
         assert "pausing connection attempts" in caplog.text
     finally:
@@ -97,7 +98,7 @@ async def test_429_at_the_handshake_is_retryable_and_backs_off(emu: CartesiaEmul
             await run_turn(tts, ["Hello."])
         assert info.value.status_code == 429 and info.value.retryable
         assert tts.pool.failures == 1 and tts.pool.last_error is not None
-        ok = await run_turn(tts, ["Hello again."])  # waits out the short backoff, then works
+        ok = await run_turn(tts, ["Hello again."])  # a new request tries at once, and works
         assert ok.audio and emu.stats["handshakes"] == 2
     finally:
         await tts.aclose()
@@ -236,3 +237,109 @@ async def test_close_1011_mid_turn_resumes(
     assert result.stream is not None and result.stream.stats is not None
     assert result.stream.stats.resumes == 1
     assert "".join(result.transcript).split() == text.split()
+
+
+RETRY_3 = APIConnectOptions(max_retry=3, timeout=2.0, retry_interval=0.0)
+
+
+@pytest.mark.parametrize("how", ["stream", "synthesize"])
+async def test_one_request_keeps_all_its_retries_and_the_next_one_fails_fast(
+    emu: CartesiaEmulator, how: str
+) -> None:
+    """The breaker opens after the third failed attempt, but the request that is retrying
+    still makes its fourth attempt and ends with the server's error (LiveKit's contract);
+    the next request is refused without touching the server."""
+    emu.add_fault("refuse", status=503, times=None)
+    tts = plugin_cartesia_ws.TTS(api_key=emu.api_key, base_url=emu.url)
+    errors: list[lk_tts.TTSError] = []
+    tts.on("error", errors.append)
+
+    async def request() -> None:
+        if how == "stream":
+            await run_turn(tts, ["Hello."], conn_options=RETRY_3)
+        else:
+            async with tts.synthesize("Hello.", conn_options=RETRY_3) as chunked:
+                async for _ev in chunked:
+                    pass
+
+    try:
+        with pytest.raises(APIStatusError) as first:
+            await request()
+        assert first.value.status_code == 503
+        assert emu.stats["handshakes"] == 4 and tts.pool.breaker_open
+        assert [e.recoverable for e in errors] == [True, True, True, False]  # one per attempt
+        errors.clear()
+        with pytest.raises(APIConnectionError) as second:
+            await request()
+        assert "unavailable after 4 failed attempts" in second.value.message
+        assert not second.value.retryable and len(errors) == 1  # LiveKit does not retry it
+        assert emu.stats["handshakes"] == 4
+    finally:
+        await tts.aclose()
+
+
+async def test_fallback_adapter_moves_on_at_once_while_the_breaker_is_open() -> None:
+    async with (
+        CartesiaEmulator(voice="tone") as primary_emu,
+        CartesiaEmulator(voice="tone") as backup_emu,
+    ):
+        primary = plugin_cartesia_ws.TTS(api_key=primary_emu.api_key, base_url=primary_emu.url)
+        backup = plugin_cartesia_ws.TTS(api_key=backup_emu.api_key, base_url=backup_emu.url)
+        adapter = lk_tts.FallbackAdapter([primary, backup])
+        try:
+            primary_emu.add_fault("refuse", status=503, times=None)
+            with pytest.raises(APIStatusError):
+                await run_turn(primary, ["Open the breaker."], conn_options=RETRY_3)
+            handshakes = primary_emu.stats["handshakes"]
+            result = await run_turn(adapter, ["Straight to the backup."])  # type: ignore[arg-type]
+            assert result.audio and len(backup_emu.records) == 1
+            assert primary_emu.stats["handshakes"] == handshakes  # the primary was not tried
+        finally:
+            await adapter.aclose()
+            await primary.aclose()
+            await backup.aclose()
+
+
+async def test_a_turn_joining_a_prewarm_connect_keeps_its_own_timeout() -> None:
+    """prewarm() connects with a 10 s timeout; a turn that finds it under way still gives up
+    after its own conn_options.timeout, with APITimeoutError."""
+    accepted = asyncio.Event()
+    writers: list[asyncio.StreamWriter] = []
+
+    async def never_answer(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writers.append(writer)
+        accepted.set()
+
+    server = await asyncio.start_server(never_answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    tts = plugin_cartesia_ws.TTS(api_key="k", base_url=f"http://127.0.0.1:{port}")
+    try:
+        tts.prewarm()
+        await asyncio.wait_for(accepted.wait(), 5)
+        with pytest.raises(APITimeoutError):
+            await asyncio.wait_for(
+                run_turn(tts, ["Hello."], conn_options=APIConnectOptions(max_retry=0, timeout=0.5)),
+                5,  # well under the prewarm's 10 s: the turn did not wait for it
+            )
+        assert tts.pool.failures == 0  # the prewarm connect is still the only attempt
+    finally:
+        await tts.aclose()
+        for writer in writers:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+
+
+async def test_synthesize_reports_one_metrics_event(emu: CartesiaEmulator) -> None:
+    tts = plugin_cartesia_ws.TTS(api_key=emu.api_key, base_url=emu.url)
+    metrics: list[TTSMetrics] = []
+    tts.on("metrics_collected", metrics.append)
+    try:
+        async with tts.synthesize("One request, counted once.") as chunked:
+            frames = [ev async for ev in chunked]
+    finally:
+        await tts.aclose()
+    assert frames and frames[-1].is_final
+    [only] = metrics
+    assert not only.streamed and only.characters_count == len("One request, counted once.")
+    assert only.audio_duration == pytest.approx(sum(ev.frame.duration for ev in frames))
