@@ -25,9 +25,11 @@ DEFAULT_INSTRUCTIONS = (
 )
 
 TTSChunking = Literal["clause", "sentence", "tokens"]
+TTSPlugin = Literal["cartesia_ws", "livekit"]
 InterruptionMode = Literal["vad", "adaptive"]
 TurnDetection = Literal["vad", "model"]
 TTS_CHUNKING_MODES: tuple[str, ...] = get_args(TTSChunking)
+TTS_PLUGINS: tuple[str, ...] = get_args(TTSPlugin)
 INTERRUPTION_MODES: tuple[str, ...] = get_args(InterruptionMode)
 TURN_DETECTION_MODES: tuple[str, ...] = get_args(TurnDetection)
 LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "WARNING", "ERROR", "CRITICAL")
@@ -76,6 +78,8 @@ class Settings:
     cartesia_language: str = _setting("en")
     cartesia_sample_rate: int = _setting(24000)
     tts_chunking: TTSChunking = _setting("clause", choices=TTS_CHUNKING_MODES)
+    # Which Cartesia plugin speaks: ours, or LiveKit's official one (for comparisons).
+    tts_plugin: TTSPlugin = _setting("cartesia_ws", choices=TTS_PLUGINS)
 
     # OpenAI or any OpenAI-compatible server (Ollama, vLLM, ...).
     openai_api_key: str | None = _setting(None, secret=True)

@@ -1,0 +1,167 @@
+"""Latency heard in a real LiveKit room: ours vs `livekit.plugins.cartesia`, same run.
+
+A local LiveKit server, the Cartesia emulator (its own process), the local OpenAI-compatible
+server, and two workers as users run them (`python -m agent start`), one per TTS plugin
+(TTS_PLUGIN=cartesia_ws / livekit). A participant speaks eSpeak questions into a room over
+WebRTC and measures, per turn, from the end of its speech to the first voiced frame of the
+agent's reply as received. Rooms alternate between the plugins, turn by turn, so both see
+the same machine load. Then N rooms at once (1, 4, 8) on one worker of ours.
+
+    python -m benchmarks.bench_room [--turns 20] [--rooms 1,4,8] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from agent.__main__ import make_token
+from agent.livekit_server import LocalServer, ensure_binary
+from agent.local_openai import FakeOpenAI
+from agent.room_user import RoomUser
+from agent.settings import Settings
+from agent.simulate import espeak_utterance
+from agent.worker_process import WorkerProcess
+from plugin_cartesia_ws.emulator import EmulatorProcess
+
+RESULTS = Path(__file__).parent / "results"
+QUESTION = "What should I cook for dinner tonight?"
+# reply shapes: a short opener, a long first sentence without a comma, a list, a price
+REPLIES = [
+    "Sure! How about a simple pasta with garlic, olive oil and a little chili?",
+    "A warm vegetable curry with rice is easy to make on a weeknight and keeps well for lunch.",
+    "Of course. You could try tacos, a stir fry, or a quick omelette with herbs.",
+    "A roast chicken costs about twelve dollars and feeds four people with leftovers.",
+]
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+async def one_turn(server: LocalServer, settings: Settings, agent: str, timeout: float) -> float:
+    """A fresh room, one question, the latency heard (ms)."""
+    room = f"bench-{agent}-{uuid.uuid4().hex[:6]}"
+    token = make_token(settings, room=room, identity="user", agent_name=agent)
+    async with RoomUser(server.url, token) as user:
+        await user.wait_for_agent(timeout=timeout)
+        await user.wait_for_agent_state("listening", after=0.0, timeout=timeout)
+        said = user.say(espeak_utterance(QUESTION).pcm)
+        await said.done.wait()
+        first = await user.wait_for_agent_audio(after=said.voice_end, timeout=timeout)
+        await user.wait_for_reply_end(after=first, timeout=timeout)
+        return (first - said.voice_end) * 1000
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    logs = Path(tempfile.mkdtemp(prefix="bench-room-"))
+    server = LocalServer(ensure_binary(), log_path=logs / "livekit-server.log").start()
+    reply_index = 0
+
+    def reply(messages: list[dict[str, Any]]) -> str:
+        nonlocal reply_index
+        reply_index += 1
+        return REPLIES[(reply_index - 1) // 2 % len(REPLIES)]  # both plugins get each shape
+
+    with EmulatorProcess("--voice", "tone", "--no-gc") as emulator:
+        openai = await FakeOpenAI(
+            replies=reply, transcripts=[QUESTION], ttft=0.3, token_interval=0.025
+        ).start()
+        base = {
+            "LIVEKIT_URL": server.url,
+            "LIVEKIT_API_KEY": server.api_key,
+            "LIVEKIT_API_SECRET": server.api_secret,
+            "CARTESIA_API_KEY": "sk_car_emulator_dev_key",
+            "CARTESIA_BASE_URL": emulator.url,
+            "OPENAI_BASE_URL": openai.base_url,
+            "OPENAI_API_KEY": "sk-local",
+            "WORKER_PORT": "0",
+            "WORKER_MAX_JOBS": str(max(args.rooms)),
+        }
+        workers = {
+            name: WorkerProcess(
+                {**base, "AGENT_NAME": name, "TTS_PLUGIN": plugin},
+                log_path=logs / f"worker-{name}.log",
+            ).start()
+            for name, plugin in (("ours", "cartesia_ws"), ("baseline", "livekit"))
+        }
+        settings = Settings(
+            livekit_url=server.url,
+            livekit_api_key=server.api_key,
+            livekit_api_secret=server.api_secret,
+        )
+        try:
+            for w in workers.values():
+                await w.wait_registered(timeout=120)
+            latency: dict[str, list[float]] = {"ours": [], "baseline": []}
+            for _ in range(args.turns):
+                for name in ("ours", "baseline"):
+                    latency[name].append(await one_turn(server, settings, name, 60))
+            scale: dict[int, list[float]] = {}
+            for n in args.rooms:
+                samples: list[float] = []
+                for _ in range(args.scale_rounds):
+                    samples += await asyncio.gather(
+                        *(one_turn(server, settings, "ours", 120) for _ in range(n))
+                    )
+                scale[n] = samples
+        finally:
+            for w in workers.values():
+                w.stop()
+            await openai.aclose()
+            server.stop()
+    return {
+        "latency_ms": latency,
+        "scale_ms": {str(k): v for k, v in scale.items()},
+        "cores": os.cpu_count(),
+    }
+
+
+def report(result: dict[str, Any]) -> str:
+    lines = ["| plugin | turns | p50 | p95 | mean |", "|---|---|---|---|---|"]
+    lat = result["latency_ms"]
+    for name in ("ours", "baseline"):
+        v = lat[name]
+        lines.append(
+            f"| {name} | {len(v)} | {statistics.median(v):.0f} ms | {pct(v, 0.95):.0f} ms | "
+            f"{statistics.fmean(v):.0f} ms |"
+        )
+    ratio = statistics.median(lat["ours"]) / statistics.median(lat["baseline"])
+    lines.append(f"\np50 ratio ours / baseline: {ratio:.2f}x\n")
+    lines += ["| rooms at once (one worker) | p50 | p95 |", "|---|---|---|"]
+    for n, v in result["scale_ms"].items():
+        lines.append(f"| {n} | {statistics.median(v):.0f} ms | {pct(v, 0.95):.0f} ms |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--turns", type=int, default=20, help="turns per plugin (20)")
+    p.add_argument("--rooms", default="1,4,8", help="concurrent rooms for the scale run")
+    p.add_argument("--scale-rounds", type=int, default=3, help="rounds of N rooms at once (3)")
+    p.add_argument("--quick", action="store_true", help="5 turns per plugin, rooms 1,4")
+    args = p.parse_args()
+    args.rooms = [int(x) for x in args.rooms.split(",")]
+    if args.quick:
+        args.turns, args.rooms, args.scale_rounds = 5, [1, 4], 2
+    started = time.perf_counter()
+    result = asyncio.run(run(args))
+    result["seconds"] = round(time.perf_counter() - started, 1)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "room.json").write_text(json.dumps(result, indent=1))
+    text = report(result)
+    (RESULTS / "room.md").write_text(text + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
