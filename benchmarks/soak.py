@@ -165,6 +165,7 @@ async def run_soak(turns: int, seed: int = 7) -> SoakReport:
     report.rss_start_mb = proc.memory_info().rss / 2**20
     started = time.perf_counter()
     with EmulatorProcess(*EMULATOR_ARGS) as emulator:
+        emulator_port = int(emulator.url.rsplit(":", 1)[1])
         async with aiohttp.ClientSession() as http:
             tts = plugin_cartesia_ws.TTS(
                 api_key=API_KEY,
@@ -183,7 +184,15 @@ async def run_soak(turns: int, seed: int = 7) -> SoakReport:
     gc.collect()
     report.tasks_end = len(asyncio.all_tasks())
     report.fds_end = proc.num_fds()
-    report.sockets_end = len([c for c in proc.net_connections(kind="tcp") if c.status != "LISTEN"])
+    # connections to or from this soak's emulator only: other servers may share the process
+    # (the test suite's session-wide room fixtures keep their own connections open)
+    report.sockets_end = len(
+        [
+            c
+            for c in proc.net_connections(kind="tcp")
+            if c.status != "LISTEN" and emulator_port in (c.laddr.port, c.raddr and c.raddr.port)
+        ]
+    )
     report.rss_end_mb = proc.memory_info().rss / 2**20
     return report
 
