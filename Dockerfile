@@ -11,12 +11,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 RUN useradd --create-home --uid 10001 agent
 WORKDIR /app
 
-# the one distribution holds both packages (agent imports plugin_cartesia_ws); the Silero
-# VAD model ships inside its wheel, so nothing is downloaded at run time
-COPY pyproject.toml README.md ./
+# the plugin (the wheel) with the worker's extra, pinned like CI; agent/ is the application
+# and runs from /app. The Silero VAD model ships inside its wheel: nothing is downloaded
+# at run time
+COPY pyproject.toml README.md constraints.txt ./
 COPY plugin_cartesia_ws ./plugin_cartesia_ws
+RUN pip install -c constraints.txt ".[worker]"
 COPY agent ./agent
-RUN pip install .
 
 USER agent
 # the worker's health check: GET / -> "OK" (503 once the LiveKit connection has failed),

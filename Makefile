@@ -5,14 +5,14 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: test demo demo-room bench lint fmt emulator clean livekit-server room-server clients clients-js clients-pipecat clean-clients toxiproxy toxiproxy-if-go
+.PHONY: test demo demo-room bench lint lock fmt emulator clean livekit-server room-server clients clients-js clients-pipecat clean-clients toxiproxy toxiproxy-if-go
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 
-$(STAMP): pyproject.toml | $(VENV)/bin/python
-	$(PY) -m pip install -q -e ".[dev]"
+$(STAMP): pyproject.toml constraints.txt | $(VENV)/bin/python
+	$(PY) -m pip install -q -c constraints.txt -e ".[dev]"
 	touch $@
 
 lint: $(STAMP)
@@ -63,8 +63,8 @@ clean-clients:
 
 DEMO_STAMP := $(VENV)/.installed-demo
 
-$(DEMO_STAMP): pyproject.toml | $(VENV)/bin/python
-	$(PY) -m pip install -q -e ".[demo]"
+$(DEMO_STAMP): pyproject.toml constraints.txt | $(VENV)/bin/python
+	$(PY) -m pip install -q -c constraints.txt -e ".[demo]"
 	touch $@
 
 demo: $(DEMO_STAMP)
@@ -84,6 +84,17 @@ bench: $(STAMP)
 
 emulator: $(STAMP)
 	$(PY) -m plugin_cartesia_ws.emulator --port 8787 --voice espeak
+
+# Re-resolve every dependency to the newest allowed by pyproject.toml and pin the result
+# in constraints.txt (then run make test before committing it).
+lock:
+	rm -rf .venv-lock
+	$(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/python -m pip install -q --upgrade pip
+	.venv-lock/bin/python -m pip install -q -e ".[dev,demo]"
+	{ sed -n '1,2p' constraints.txt; .venv-lock/bin/pip freeze --exclude-editable | grep -v '^#'; } > constraints.new
+	mv constraints.new constraints.txt
+	rm -rf .venv-lock
 
 fmt: $(STAMP)
 	$(VENV)/bin/ruff format .

@@ -136,8 +136,10 @@ async def _websocket(request: web.Request) -> web.StreamResponse:
     ws.headers["X-Request-Id"] = request_id
     try:
         await ws.prepare(request)
-    except ConnectionResetError:  # the client left during the handshake (e.g. shutting down)
-        return ws
+    except ConnectionResetError:
+        # the client left during the handshake (e.g. a worker shutting down): answer with a
+        # plain response, whose write aiohttp's server drops quietly on a closed transport
+        return web.Response(status=499)
     idle_fault = next((f for f in socket_faults if f.kind == "idle_close"), None)
     idle_timeout = idle_fault.seconds if idle_fault else state.config.idle_timeout_s
     session = SocketSession(state, request, ws, key, version, request_id, idle_timeout)
