@@ -116,6 +116,7 @@ class LocalServer:
     # where nothing listens makes rooms unjoinable (a misconfigured node_ip)
     node_ip: str = "127.0.0.1"
     log_path: Path | None = None
+    extra_args: tuple[str, ...] = ()  # more overrides, e.g. ("--room.auto_create=false",)
     proc: subprocess.Popen[bytes] | None = None
     _log: object = None
 
@@ -144,6 +145,7 @@ class LocalServer:
             str(free_port(socket.SOCK_DGRAM)),
             "--keys",
             f"{self.api_key}: {self.api_secret}",
+            *self.extra_args,
         ]
 
     def start(self, timeout: float = 20.0) -> LocalServer:

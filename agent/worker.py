@@ -274,8 +274,8 @@ async def entrypoint(ctx: JobContext) -> None:
     except Exception as e:  # the rtc SDK raises its own ConnectError, or a timeout
         # one line instead of LiveKit's traceback; the job ends, the worker takes the next
         log.error(
-            "cannot join room %s: %s (can this machine reach the server's media address, "
-            "rtc.node_ip and the rtc ports?)",
+            "cannot join room %s: %s (the room may be gone; else check that this machine "
+            "reaches the server's rtc.node_ip and rtc ports)",
             ctx.room.name,
             str(e) or type(e).__name__,
         )
