@@ -291,6 +291,13 @@ async def entrypoint(ctx: JobContext) -> None:
             "tts": settings.cartesia_model,
         },
     )
+
+    @session.on("close")
+    def _end_job(ev: CloseEvent) -> None:
+        # the user left (or the session failed): leave the room now and free this job's
+        # slot, instead of idling in it until the server closes the room (20 s and more)
+        ctx.shutdown(reason=f"session closed: {ev.reason}")
+
     await session.start(agent=build_agent(settings), room=ctx.room)
     if settings.agent_greeting:
         session.say(settings.agent_greeting)

@@ -85,7 +85,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "OPENAI_BASE_URL": openai.base_url,
             "OPENAI_API_KEY": "sk-local",
             "WORKER_PORT": "0",
-            "WORKER_MAX_JOBS": str(max(args.rooms)),
+            # slots for the largest round plus the rooms of the last one still closing
+            "WORKER_MAX_JOBS": str(2 * max(args.rooms) + 2),
         }
         workers = {
             name: WorkerProcess(
