@@ -71,28 +71,21 @@ def prewarm(proc: JobProcess) -> None:
 def build_tts(settings: Settings) -> tts.TTS:
     """The Cartesia WebSocket TTS (the emulator works as CARTESIA_BASE_URL); with
     TTS_PLUGIN=livekit, LiveKit's official Cartesia plugin instead (same settings)."""
+    common: dict[str, Any] = {
+        "api_key": settings.cartesia_api_key,
+        "base_url": settings.cartesia_base_url,
+        "model": settings.cartesia_model,
+        "voice": settings.cartesia_voice,
+        "language": settings.cartesia_language,
+        "sample_rate": settings.cartesia_sample_rate,
+    }
     if settings.tts_plugin == "livekit":
         from livekit.plugins import cartesia
 
-        return cartesia.TTS(
-            api_key=settings.cartesia_api_key,
-            base_url=settings.cartesia_base_url,
-            model=settings.cartesia_model,
-            voice=settings.cartesia_voice,
-            language=settings.cartesia_language,
-            sample_rate=settings.cartesia_sample_rate,
-        )
+        return cartesia.TTS(**common)
     from plugin_cartesia_ws import TTS
 
-    return TTS(
-        api_key=settings.cartesia_api_key,
-        base_url=settings.cartesia_base_url,
-        model=settings.cartesia_model,
-        voice=settings.cartesia_voice,
-        language=settings.cartesia_language,
-        sample_rate=settings.cartesia_sample_rate,
-        chunking=settings.tts_chunking,
-    )
+    return TTS(**common, chunking=settings.tts_chunking)
 
 
 def build_stt(settings: Settings) -> stt.STT:

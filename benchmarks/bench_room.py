@@ -141,26 +141,70 @@ def report(result: dict[str, Any]) -> str:
     lines += ["| rooms at once (one worker) | p50 | p95 |", "|---|---|---|"]
     for n, v in result["scale_ms"].items():
         lines.append(f"| {n} | {statistics.median(v):.0f} ms | {pct(v, 0.95):.0f} ms |")
+    held = sessions_within(result["scale_ms"], 1.2)
+    if held is not None:
+        lines.append(
+            f"\nRooms at once before p95 grows by more than 20 % over one room: {held} "
+            f"({held / result['cores']:.1f} sessions per core on {result['cores']} cores)"
+        )
     return "\n".join(lines)
 
 
-def main() -> None:
+def sessions_within(scale_ms: dict[str, list[float]], factor: float) -> int | None:
+    """The most rooms at once whose p95 stays within `factor` of the one-room p95."""
+    if "1" not in scale_ms:
+        return None
+    limit = factor * pct(scale_ms["1"], 0.95)
+    held = [int(n) for n, v in scale_ms.items() if pct(v, 0.95) <= limit]
+    return max(held) if held else None
+
+
+def plot(result: dict[str, Any], path: Path) -> None:
+    """Per-turn latency of both plugins, and p50/p95 against rooms at once."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    for name, marker in (("ours", "o"), ("baseline", "s")):
+        values = result["latency_ms"][name]
+        left.plot(range(1, len(values) + 1), values, marker=marker, linestyle="-", label=name)
+    left.set(xlabel="turn", ylabel="ms", title="heard latency per turn (one room each)")
+    left.legend()
+    rooms = [int(n) for n in result["scale_ms"]]
+    for q, label in ((0.5, "p50"), (0.95, "p95")):
+        right.plot(
+            rooms, [pct(result["scale_ms"][str(n)], q) for n in rooms], marker="o", label=label
+        )
+    right.set(
+        xlabel="rooms at once, one worker", ylabel="ms", title="ours under load", xticks=rooms
+    )
+    right.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--turns", type=int, default=20, help="turns per plugin (20)")
     p.add_argument("--rooms", default="1,4,8", help="concurrent rooms for the scale run")
     p.add_argument("--scale-rounds", type=int, default=3, help="rounds of N rooms at once (3)")
     p.add_argument("--quick", action="store_true", help="5 turns per plugin, rooms 1,4")
-    args = p.parse_args()
+    p.add_argument("--out", type=Path, default=RESULTS, help="where room.json/.md/.png go")
+    args = p.parse_args(argv)
     args.rooms = [int(x) for x in args.rooms.split(",")]
     if args.quick:
         args.turns, args.rooms, args.scale_rounds = 5, [1, 4], 2
     started = time.perf_counter()
     result = asyncio.run(run(args))
     result["seconds"] = round(time.perf_counter() - started, 1)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "room.json").write_text(json.dumps(result, indent=1))
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "room.json").write_text(json.dumps(result, indent=1))
     text = report(result)
-    (RESULTS / "room.md").write_text(text + "\n")
+    (args.out / "room.md").write_text(text + "\n")
+    plot(result, args.out / "room.png")
     print(text)
 
 
