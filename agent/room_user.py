@@ -230,9 +230,12 @@ class RoomUser:
         attributes = reader.info.attributes or {}
         segment = attributes.get("lk.segment_id", reader.info.stream_id)
         text = ""
-        async for chunk in reader:
-            text += chunk
-            self._put_transcript(identity, segment, text, final=False)
+        try:
+            async for chunk in reader:
+                text += chunk
+                self._put_transcript(identity, segment, text, final=False)
+        except rtc.StreamError:  # the sender left mid-stream: keep what came, not final
+            return
         final = (reader.info.attributes or attributes).get("lk.transcription_final") == "true"
         self._put_transcript(identity, segment, text, final=final)
 
