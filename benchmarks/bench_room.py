@@ -104,16 +104,25 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             for w in workers.values():
                 await w.wait_registered(timeout=120)
             latency: dict[str, list[float]] = {"ours": [], "baseline": []}
+            lost: dict[str, int] = {"ours": 0, "baseline": 0}
             for _ in range(args.turns):
                 for name in ("ours", "baseline"):
-                    latency[name].append(await one_turn(server, settings, name, 60))
+                    try:
+                        latency[name].append(await one_turn(server, settings, name, 60))
+                    except TimeoutError:
+                        lost[name] += 1
             scale: dict[int, list[float]] = {}
+            failed: dict[int, int] = {}
             for n in args.rooms:
                 samples: list[float] = []
+                failed[n] = 0
                 for _ in range(args.scale_rounds):
-                    samples += await asyncio.gather(
-                        *(one_turn(server, settings, "ours", 120) for _ in range(n))
+                    outcomes = await asyncio.gather(
+                        *(one_turn(server, settings, "ours", 120) for _ in range(n)),
+                        return_exceptions=True,
                     )
+                    samples += [o for o in outcomes if isinstance(o, float)]
+                    failed[n] += sum(1 for o in outcomes if not isinstance(o, float))
                 scale[n] = samples
         finally:
             for w in workers.values():
@@ -122,25 +131,36 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             server.stop()
     return {
         "latency_ms": latency,
+        "latency_failed": lost,
         "scale_ms": {str(k): v for k, v in scale.items()},
         "cores": os.cpu_count(),
     }
 
 
 def report(result: dict[str, Any]) -> str:
-    lines = ["| plugin | turns | p50 | p95 | mean |", "|---|---|---|---|---|"]
+    lines = [
+        "| plugin | turns | p50 | p95 | mean | no reply in 60 s |",
+        "|---|---|---|---|---|---|",
+    ]
     lat = result["latency_ms"]
     for name in ("ours", "baseline"):
         v = lat[name]
         lines.append(
             f"| {name} | {len(v)} | {statistics.median(v):.0f} ms | {pct(v, 0.95):.0f} ms | "
-            f"{statistics.fmean(v):.0f} ms |"
+            f"{statistics.fmean(v):.0f} ms | {result.get('latency_failed', {}).get(name, 0)} |"
         )
     ratio = statistics.median(lat["ours"]) / statistics.median(lat["baseline"])
     lines.append(f"\np50 ratio ours / baseline: {ratio:.2f}x\n")
-    lines += ["| rooms at once (one worker) | p50 | p95 |", "|---|---|---|"]
+    lines += ["| rooms at once (one worker) | p50 | p95 | turns without a reply in 120 s |"]
+    lines.append("|---|---|---|---|")
     for n, v in result["scale_ms"].items():
-        lines.append(f"| {n} | {statistics.median(v):.0f} ms | {pct(v, 0.95):.0f} ms |")
+        lost = result.get("scale_failed", {}).get(n, 0)
+        if v:
+            lines.append(
+                f"| {n} | {statistics.median(v):.0f} ms | {pct(v, 0.95):.0f} ms | {lost} |"
+            )
+        else:
+            lines.append(f"| {n} | – | – | {lost} |")
     held = sessions_within(result["scale_ms"], 1.2)
     if held is not None:
         lines.append(
@@ -154,8 +174,10 @@ def sessions_within(scale_ms: dict[str, list[float]], factor: float) -> int | No
     """The most rooms at once whose p95 stays within `factor` of the one-room p95."""
     if "1" not in scale_ms:
         return None
+    if not scale_ms["1"]:
+        return None
     limit = factor * pct(scale_ms["1"], 0.95)
-    held = [int(n) for n, v in scale_ms.items() if pct(v, 0.95) <= limit]
+    held = [int(n) for n, v in scale_ms.items() if v and pct(v, 0.95) <= limit]
     return max(held) if held else None
 
 
