@@ -1,8 +1,9 @@
-"""`python -m agent {dev,start,console,connect,token,simulate}`.
+"""`python -m agent {dev,start,console,connect,token,simulate,playground}`.
 
 dev / start / console / connect are LiveKit's own worker commands (their options and
 `--help` come from livekit-agents), run with this package's worker options. `token` mints
 a join token for the Agents Playground. `simulate` runs voice turns offline (agent.simulate).
+`playground` serves a local page to talk to the agent in a browser (agent.playground).
 
 Settings come from the environment and `.env` (see .env.example); a missing one is reported
 in one line with exit status 2.
@@ -39,6 +40,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_livekit(argv[0], argv[1:])
         if argv and argv[0] == "simulate":  # its options belong to agent.simulate
             return _simulate(argv[1:])
+        if argv and argv[0] == "playground":
+            from .playground import main as playground
+
+            return playground(argv[1:])
         args = _parser().parse_args(argv)
         if args.command == "token":
             return _token(args)
@@ -56,7 +61,9 @@ def _parser() -> argparse.ArgumentParser:
         "dev, start, console and connect are LiveKit's worker commands "
         "(their options: `%(prog)s dev --help`). Settings: environment or .env (.env.example).",
     )
-    sub = p.add_subparsers(dest="command", metavar="{dev,start,console,connect,token,simulate}")
+    sub = p.add_subparsers(
+        dest="command", metavar="{dev,start,console,connect,token,simulate,playground}"
+    )
     # listed for --help only: main() dispatches these before parsing
     for name, text in LIVEKIT_COMMANDS.items():
         sub.add_parser(name, help=text, add_help=False)
@@ -78,6 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--name", default="", help="participant display name")
 
     sub.add_parser("simulate", help="run voice turns offline, audio file in, audio file out")
+    sub.add_parser("playground", help="talk to the agent in a browser page on localhost")
     return p
 
 

@@ -23,13 +23,9 @@ import numpy as np
 
 from plugin_cartesia_ws.emulator import CartesiaEmulator
 
-from .__main__ import make_token
-from .livekit_server import LocalServer, ServerUnavailable, ensure_binary
-from .local_openai import FakeOpenAI, TranscriptionRequest
-from .offline_llm import echo_reply
+from .livekit_server import ServerUnavailable
+from .local_stack import echo_openai, local_agent
 from .room_user import HEARD_RATE, RoomUser
-from .settings import Settings
-from .worker_process import WorkerProcess
 
 AGENT_NAME = "simulate-room"
 
@@ -54,79 +50,23 @@ class HeardTurn:
         return self.reply_end - self.first_audio
 
 
-def _transcriber(spoken: list[str]) -> object:
-    """Whisper tiny.en when installed (`make demo` installs it), else the text that was
-    spoken, in order (so the turn still runs, with an exact transcript)."""
-    from .local_stt import LocalSTTUnavailable, WhisperSTT
-
-    whisper: WhisperSTT | None
-    try:
-        whisper = WhisperSTT()
-        whisper.load()
-    except LocalSTTUnavailable:
-        whisper = None
-
-    def recognize(request: TranscriptionRequest) -> str:
-        assert whisper is not None
-        pcm = request.pcm.astype(np.float32) / 32768.0
-        if request.sample_rate != 16000:
-            from plugin_cartesia_ws.audio import resample_s16
-
-            pcm = resample_s16(request.pcm, request.sample_rate, 16000).astype(np.float32) / 32768.0
-        return whisper.transcribe(pcm)[0]
-
-    async def transcribe(request: TranscriptionRequest) -> str:
-        if whisper is not None:
-            return await asyncio.to_thread(recognize, request)
-        return spoken.pop(0) if spoken else ""
-
-    return transcribe
-
-
 async def run(
     utterances: list[tuple[str, np.ndarray]], out_dir: Path, *, timeout: float
 ) -> list[HeardTurn]:
-    try:
-        binary = ensure_binary()
-    except ServerUnavailable as e:
-        raise RoomSimulationError(str(e)) from None
     logs = Path(tempfile.mkdtemp(prefix="simulate-room-", dir=out_dir))
     spoken = [text for text, _ in utterances]
-    with LocalServer(binary, log_path=logs / "livekit-server.log") as server:
-        emulator = await CartesiaEmulator(voice="auto").start()
-        openai = await FakeOpenAI(
-            replies=lambda messages: echo_reply(str(messages[-1].get("content", ""))),
-            transcripts=_transcriber(list(spoken)),  # type: ignore[arg-type]
-            ttft=0.25,
-            token_interval=0.02,
-        ).start()
-        worker = WorkerProcess(
-            {
-                "LIVEKIT_URL": server.url,
-                "LIVEKIT_API_KEY": server.api_key,
-                "LIVEKIT_API_SECRET": server.api_secret,
-                "CARTESIA_API_KEY": emulator.api_key,
-                "CARTESIA_BASE_URL": emulator.url,
-                "OPENAI_BASE_URL": openai.base_url,
-                "OPENAI_API_KEY": "sk-local",
-                "AGENT_NAME": AGENT_NAME,
-                "WORKER_MAX_JOBS": "1",
-                "WORKER_PORT": "0",
-            },
-            log_path=logs / "worker.log",
-        ).start()
-        try:
-            print(f"livekit-server {server.url}, worker starting (logs: {logs}) ...")
-            await worker.wait_registered(timeout=120)
-            settings = Settings(
-                livekit_url=server.url,
-                livekit_api_key=server.api_key,
-                livekit_api_secret=server.api_secret,
-            )
-            room = f"simulate-{uuid.uuid4().hex[:6]}"
-            token = make_token(settings, room=room, identity="user", agent_name=AGENT_NAME)
+    print(f"livekit-server, emulator and worker starting (logs: {logs}) ...")
+    try:
+        async with local_agent(
+            logs=logs,
+            agent_name=AGENT_NAME,
+            emulator=CartesiaEmulator(voice="auto"),
+            # without Whisper the stand-in STT hears exactly what was spoken, in order
+            openai=echo_openai(lambda: spoken.pop(0) if spoken else "", ttft=0.25),
+        ) as local:
             turns: list[HeardTurn] = []
-            async with RoomUser(server.url, token) as user:
+            room = f"simulate-{uuid.uuid4().hex[:6]}"
+            async with RoomUser(local.livekit.livekit_url, local.token(room, "user")) as user:
                 await user.wait_for_agent(timeout=timeout)
                 await user.wait_for_agent_state("listening", after=0.0, timeout=timeout)
                 for text, pcm in utterances:
@@ -138,14 +78,12 @@ async def run(
                 heard = user.heard.pcm_between(turns[0].first_audio - 0.2, turns[-1].reply_end)
             _write_wav(out_dir / "room_reply.wav", heard)
             return turns
-        except TimeoutError:
-            raise RoomSimulationError(
-                f"no reply heard in the room within {timeout:.0f} s (logs: {logs})"
-            ) from None
-        finally:
-            worker.stop()
-            await openai.aclose()
-            await emulator.stop()
+    except ServerUnavailable as e:
+        raise RoomSimulationError(str(e)) from None
+    except TimeoutError:
+        raise RoomSimulationError(
+            f"no reply heard in the room within {timeout:.0f} s (logs: {logs})"
+        ) from None
 
 
 def _write_wav(path: Path, pcm: np.ndarray) -> None:

@@ -22,6 +22,7 @@ import pytest_asyncio
 from agent.__main__ import make_token
 from agent.livekit_server import LocalServer, ServerUnavailable, ensure_binary
 from agent.local_openai import FakeOpenAI, TranscriptionRequest
+from agent.local_stack import server_settings, worker_env
 from agent.room_user import RoomUser
 from agent.settings import Settings
 from agent.worker_process import WorkerProcess
@@ -78,22 +79,8 @@ class Stack:
     workers: list[WorkerProcess] = field(default_factory=list)
 
     def worker_env(self, **overrides: str) -> dict[str, str]:
-        env = {
-            "LIVEKIT_URL": self.server.url,
-            "LIVEKIT_API_KEY": self.server.api_key,
-            "LIVEKIT_API_SECRET": self.server.api_secret,
-            "CARTESIA_API_KEY": self.emulator.api_key,
-            "CARTESIA_BASE_URL": self.emulator.url,
-            "OPENAI_BASE_URL": self.openai.base_url,
-            "OPENAI_API_KEY": "sk-local",
-            "AGENT_NAME": "",
-            "WORKER_PORT": "0",
-            # capacity by job slots, not CPU: LiveKit's server weighs workers by 1 - load and
-            # dispatches to none when a busy test machine's CPU load reaches 1.0
-            "WORKER_MAX_JOBS": "4",
-        }
-        env.update(overrides)
-        return env
+        env = {"AGENT_NAME": "", **overrides}
+        return worker_env(self.settings(), emulator=self.emulator, openai=self.openai, **env)
 
     async def start_worker(self, name: str, **overrides: str) -> WorkerProcess:
         worker = WorkerProcess(
@@ -104,11 +91,7 @@ class Stack:
         return worker
 
     def settings(self) -> Settings:
-        return Settings(
-            livekit_url=self.server.url,
-            livekit_api_key=self.server.api_key,
-            livekit_api_secret=self.server.api_secret,
-        )
+        return server_settings(self.server)
 
     def token(self, room: str, *, identity: str = "user", agent: str = "") -> str:
         """What `python -m agent token` mints (the same function)."""

@@ -1,0 +1,178 @@
+"""The playground page in a real browser: headless Chromium (Debian's) joins a room through
+the real LiveKit server, with a fake microphone playing eSpeak speech, and talks to the
+worker; the page itself measures what it plays.
+
+Driver: Playwright for Python, launching /usr/bin/chromium (it never downloads a browser
+here). It runs on this test session's event loop, so the test drives the page, the scripted
+STT/LLM and the emulator's records in one place; `wait_for_function` waits on the page's
+own state instead of sleeping; and the page's data comes back as JSON. Selenium would need
+a chromedriver matching Chromium's version, and raw DevTools Protocol would mean rewriting
+what Playwright already does.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import pytest_asyncio
+
+from agent.audio_io import write_wav
+from agent.playground import PlaygroundServer, build_page, bundle_is_stale
+from agent.room_user import HEARD_RATE
+from agent.simulate import USER_RATE, espeak_utterance
+from agent.worker_process import REPO_ROOT, WorkerProcess
+
+from .conftest import AGENT, IN_CI, Stack
+from .test_voice_turn import AFTER_STOP, STOP, STORY, new_records, record_pcm
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+SCREENSHOT = REPO_ROOT / "out" / "playground.png"
+QUESTION = "Tell me a story."
+# Where the barge-in starts, after the end of the question. The agent's first audio comes
+# ~2-4 s after the question; LiveKit ignores interruptions for the first 3 s of the first
+# reply (AEC warm-up), and the story's LLM stream (0.15 s a token) runs ~12 s, so at 9 s
+# the story is playing, interruptible, and its Cartesia context still open.
+BARGE_IN_AFTER_S = 9.0
+TAIL_S = 30.0  # silence after the barge-in: Chromium loops the file, the test ends first
+TIMEOUT_MS = 60_000
+
+
+def fake_mic_wav(path: Path) -> Path:
+    """Question, silence, barge-in, long silence: what the fake microphone plays, from the
+    moment the page opens it."""
+
+    def silence(seconds: float) -> np.ndarray:
+        return np.zeros(int(seconds * USER_RATE), np.int16)
+
+    parts = [
+        silence(0.3),
+        espeak_utterance(QUESTION).pcm,
+        silence(BARGE_IN_AFTER_S),
+        espeak_utterance(STOP).pcm,
+        silence(TAIL_S),
+    ]
+    write_wav(str(path), np.concatenate(parts), USER_RATE)
+    return path
+
+
+def require(ok: bool, missing: str) -> None:
+    if ok:
+        return
+    if IN_CI:
+        pytest.fail(f"{missing}; CI must run the browser test")
+    pytest.skip(missing)
+
+
+@pytest.fixture(scope="module")
+def page_bundle() -> None:
+    """The page as `make playground` builds it (npm ci + esbuild) when missing or stale."""
+    if bundle_is_stale():
+        require(shutil.which("npm") is not None, "npm not found: cannot bundle the playground")
+        build_page()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def playground(
+    stack: Stack, default_worker: WorkerProcess, page_bundle: None
+) -> AsyncIterator[PlaygroundServer]:
+    server = await PlaygroundServer(stack.settings(), AGENT).start()
+    try:
+        yield server
+    finally:
+        await server.aclose()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def browser(tmp_path: Path) -> AsyncIterator[Any]:
+    require(Path(CHROMIUM).is_file(), f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    playwright = pytest.importorskip("playwright.async_api")
+    wav = fake_mic_wav(tmp_path / "mic.wav")
+    async with playwright.async_playwright() as pw:
+        context = await pw.chromium.launch_persistent_context(
+            str(tmp_path / "profile"),  # a fresh --user-data-dir
+            executable_path=CHROMIUM,
+            headless=True,
+            viewport={"width": 1000, "height": 640},
+            permissions=["microphone"],
+            args=[
+                "--no-sandbox",  # root in CI
+                "--use-fake-ui-for-media-stream",
+                "--use-fake-device-for-media-stream",
+                f"--use-file-for-fake-audio-capture={wav}",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                "--disable-quic",
+            ],
+        )
+        try:
+            yield context
+        finally:
+            await context.close()
+
+
+async def test_talk_to_the_agent_in_the_browser(
+    stack: Stack, playground: PlaygroundServer, browser: Any
+) -> None:
+    stack.script.transcript = QUESTION
+    stack.script.replies[QUESTION] = STORY
+    stack.script.replies[STOP] = AFTER_STOP
+    stack.openai.token_interval = 0.15  # the story's context is still open at the barge-in
+    before = set(stack.emulator.records)
+    page = browser.pages[0] if browser.pages else await browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        await page.goto(playground.url)
+        await page.click("#connect")
+        await wait(page, "playground.connection === 'connected'")
+        await wait(page, "playground.agent !== null")
+        # the page opens the mic when the agent listens: the fake mic's file starts there
+        await wait(page, "playground.speech.user.length >= 1")
+        # the story plays in the page: its level is measured on the remote track
+        await wait(page, "playground.speech.agent.length >= 1")
+        stack.script.transcript = STOP  # what the STT hears next: the barge-in
+        answered = f"t => t.who === 'agent' && t.text.includes({AFTER_STOP!r})"
+        await wait(page, f"playground.transcript.some({answered})")
+        await wait(page, "playground.turns.length >= 2")
+        view = await page.evaluate("playground")
+        SCREENSHOT.parent.mkdir(exist_ok=True)
+        await page.screenshot(path=str(SCREENSHOT))
+    finally:
+        stack.openai.token_interval = 0.02
+    assert not errors, errors
+    assert view["error"] is None
+
+    # both sides' words, in order, in the page's transcript
+    said = [(t["who"], t["text"].strip()) for t in view["transcript"] if t["final"]]
+    assert said[0] == ("user", QUESTION)
+    assert ("agent", AFTER_STOP) in said and ("user", STOP) in said
+    story_text = next(t for who, t in said if who == "agent")
+    assert STORY.startswith(story_text) and len(story_text) < len(STORY)  # cut short
+
+    # the story was heard, and the barge-in stopped it long before its end
+    (story,) = [r for r in new_records(stack, before) if STORY.startswith(r.transcript.strip())]
+    full_s = len(record_pcm(story)) / HEARD_RATE
+    user, agent = view["speech"]["user"], view["speech"]["agent"]
+    barge_in = user[1]
+    story_spans = [s for s in agent if s[0] < barge_in[0]]
+    heard_s = (story_spans[-1][1] - story_spans[0][0]) / 1000
+    assert heard_s > 1.0, story_spans
+    assert story_spans[-1][1] > barge_in[0]  # it was playing when the user spoke up
+    assert heard_s < full_s - 2.0, (heard_s, full_s)
+    assert story.cancelled
+    # one latency per turn, each measured after the user fell silent
+    assert len(view["turns"]) == 2 and all(t["latencyMs"] > 0 for t in view["turns"])
+
+
+async def wait(page: Any, condition: str) -> None:
+    await page.wait_for_function(f"() => {condition}", timeout=TIMEOUT_MS)
