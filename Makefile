@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: test demo demo-room bench lint lock fmt emulator clean livekit-server room-server clients clients-js clients-pipecat clean-clients toxiproxy toxiproxy-if-go
+.PHONY: test demo demo-room bench lint lock fmt emulator clean livekit-server room-server clients clients-js clients-pipecat clean-clients toxiproxy toxiproxy-if-go playground playground-web
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -78,6 +78,19 @@ demo-room: $(DEMO_STAMP)
 # LiveKit's open-source server, pinned in agent/livekit_server.py, into .cache/ (needs Go).
 livekit-server: $(STAMP)
 	@$(PY) -m agent.livekit_server build
+
+# Talk to the agent in a browser: starts what is missing (LiveKit server, emulator, local
+# OpenAI stand-in, worker), serves the page on localhost and prints its URL; Ctrl-C stops all.
+playground: $(DEMO_STAMP) playground-web
+	$(PY) -m agent playground
+
+# The page's npm packages (pinned by playground/package-lock.json), bundled by esbuild.
+PLAYGROUND_JS := playground/dist/app.js
+
+playground-web: $(PLAYGROUND_JS)
+
+$(PLAYGROUND_JS): playground/package.json playground/package-lock.json $(wildcard playground/src/*)
+	cd playground && npm ci --no-audit --no-fund --loglevel=error && npm run build
 
 bench: $(STAMP)
 	$(PY) -m benchmarks

