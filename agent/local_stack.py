@@ -50,10 +50,11 @@ def worker_env(
 ) -> dict[str, str]:
     """The environment of a worker on `livekit`, using the local stand-ins that are given
     (the others come from the caller's environment)."""
+    livekit.require("LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET")
     env = {
-        "LIVEKIT_URL": livekit.livekit_url,
-        "LIVEKIT_API_KEY": livekit.livekit_api_key,
-        "LIVEKIT_API_SECRET": livekit.livekit_api_secret,
+        "LIVEKIT_URL": str(livekit.livekit_url),
+        "LIVEKIT_API_KEY": str(livekit.livekit_api_key),
+        "LIVEKIT_API_SECRET": str(livekit.livekit_api_secret),
         "WORKER_PORT": "0",
         # capacity by job slots, not CPU: LiveKit's server weighs workers by 1 - load and
         # dispatches to none when a busy machine's CPU load reaches 1.0
@@ -80,7 +81,11 @@ def local_whisper() -> WhisperSTT | None:
 
 
 def echo_openai(
-    whisper: WhisperSTT | None, fallback: Callable[[], str], **timing: float
+    whisper: WhisperSTT | None,
+    fallback: Callable[[], str],
+    *,
+    ttft: float = 0.25,
+    token_interval: float = 0.02,
 ) -> FakeOpenAI:
     """The local OpenAI stand-in: the offline echo LLM, and `whisper` as the STT (without
     it, `fallback()` is every transcript)."""
@@ -102,7 +107,8 @@ def echo_openai(
     return FakeOpenAI(
         replies=lambda messages: echo_reply(str(messages[-1].get("content", ""))),
         transcripts=transcribe,
-        **timing,
+        ttft=ttft,
+        token_interval=token_interval,
     )
 
 
@@ -116,6 +122,11 @@ class LocalAgent:
     emulator: CartesiaEmulator | None
     openai: FakeOpenAI | None
     worker: WorkerProcess | None
+
+    @property
+    def url(self) -> str:
+        assert self.livekit.livekit_url is not None
+        return self.livekit.livekit_url
 
     def token(self, room: str, identity: str) -> str:
         """A join token that also dispatches this agent to the room."""

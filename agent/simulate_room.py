@@ -62,11 +62,11 @@ async def run(
             agent_name=AGENT_NAME,
             emulator=CartesiaEmulator(voice="auto"),
             # without Whisper the stand-in STT hears exactly what was spoken, in order
-            openai=echo_openai(local_whisper(), lambda: spoken.pop(0) if spoken else "", ttft=0.25),
+            openai=echo_openai(local_whisper(), lambda: spoken.pop(0) if spoken else ""),
         ) as local:
             turns: list[HeardTurn] = []
             room = f"simulate-{uuid.uuid4().hex[:6]}"
-            async with RoomUser(local.livekit.livekit_url, local.token(room, "user")) as user:
+            async with RoomUser(local.url, local.token(room, "user")) as user:
                 await user.wait_for_agent(timeout=timeout)
                 await user.wait_for_agent_state("listening", after=0.0, timeout=timeout)
                 for text, pcm in utterances:
