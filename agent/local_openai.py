@@ -35,6 +35,8 @@ from typing import Any
 import numpy as np
 from aiohttp import BodyPartReader, web
 
+from .loopback import serve_on_loopback
+
 # GPT-style pre-tokenization (the shape of tiktoken's cl100k pattern): words carry their
 # leading space, numbers come alone in groups of up to 3 digits, punctuation runs stand alone.
 _TOKEN_RE = re.compile(r"'(?:s|t|re|ve|m|ll|d)| ?[^\W\d_]+|\d{1,3}| ?[^\s\w]+|\s+(?!\S)|\s+")
@@ -115,11 +117,7 @@ class FakeOpenAI:
                 web.get("/v1/models", self._models),
             ]
         )
-        self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
+        self._runner, self.port = await serve_on_loopback(app)
         return self
 
     async def aclose(self) -> None:

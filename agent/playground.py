@@ -26,6 +26,7 @@ from aiohttp import web
 
 from .__main__ import make_token
 from .livekit_server import REPO_ROOT, VERSION, ServerUnavailable
+from .loopback import serve_on_loopback
 from .settings import Settings
 
 WEB_DIR = REPO_ROOT / "playground"
@@ -82,11 +83,8 @@ class PlaygroundServer:
         app.router.add_get("/token", self._token)
         if DIST.is_dir():
             app.router.add_static("/", DIST)
-        self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
-        await self._runner.setup()
         # loopback only: whoever reaches /token can join rooms with this project's keys
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
-        self.port = self._runner.addresses[0][1]
+        self._runner, self.port = await serve_on_loopback(app, self.port)
         return self
 
     async def aclose(self) -> None:

@@ -93,9 +93,14 @@ async def playground(
 @pytest_asyncio.fixture(loop_scope="session")
 async def browser(tmp_path: Path) -> AsyncIterator[Any]:
     require(Path(CHROMIUM).is_file(), f"no Chromium at {CHROMIUM} (apt-get install chromium)")
-    playwright = pytest.importorskip("playwright.async_api")
+    try:
+        from playwright.async_api import async_playwright
+    except ImportError:
+        async_playwright = None
+    require(async_playwright is not None, "playwright not installed: pip install -e '.[dev]'")
+    assert async_playwright is not None
     wav = fake_mic_wav(tmp_path / "mic.wav")
-    async with playwright.async_playwright() as pw:
+    async with async_playwright() as pw:
         context = await pw.chromium.launch_persistent_context(
             str(tmp_path / "profile"),  # a fresh --user-data-dir
             executable_path=CHROMIUM,
@@ -175,4 +180,11 @@ async def test_talk_to_the_agent_in_the_browser(
 
 
 async def wait(page: Any, condition: str) -> None:
-    await page.wait_for_function(f"() => {condition}", timeout=TIMEOUT_MS)
+    """Wait until `condition` holds in the page; on timeout, fail with what the page shows."""
+    from playwright.async_api import TimeoutError as PageTimeout
+
+    try:
+        await page.wait_for_function(f"() => {condition}", timeout=TIMEOUT_MS)
+    except PageTimeout:
+        view = await page.evaluate("JSON.stringify(playground)")
+        pytest.fail(f"the page never got to {condition!r}; it shows {view}")
