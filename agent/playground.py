@@ -27,7 +27,7 @@ from aiohttp import web
 from .__main__ import make_token
 from .livekit_server import REPO_ROOT, VERSION, ServerUnavailable
 from .loopback import serve_on_loopback
-from .settings import Settings
+from .settings import Settings, SettingsError
 
 WEB_DIR = REPO_ROOT / "playground"
 DIST = WEB_DIR / "dist"
@@ -116,6 +116,9 @@ async def serve(args: argparse.Namespace) -> None:
     remote = settings.livekit_url is not None
     if remote:
         settings.require_livekit()
+    elif args.no_worker:
+        # the local server's secret is made per run and never printed: no other worker can join
+        raise PlaygroundError("--no-worker needs LIVEKIT_URL (the server your worker uses)")
     local_tts = not settings.cartesia_api_key
     local_llm = not (settings.openai_api_key or settings.openai_base_url)
     whisper = local_whisper() if local_llm else None
@@ -168,7 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("building the page (npm) ...")
             build_page()
         asyncio.run(serve(args))
-    except (PlaygroundError, ServerUnavailable) as e:
+    except (PlaygroundError, ServerUnavailable, SettingsError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except OSError as e:  # the port is taken
