@@ -22,6 +22,7 @@ const view = (window.playground = {
 
 const room = new Room({ adaptiveStream: false, dynacast: false });
 let audioContext = null;
+let sampler = null;
 const meters = {}; // side -> {analyser, buffer, voiced, lastVoiced}
 
 function show() {
@@ -30,6 +31,9 @@ function show() {
   $("agent").textContent = view.agent ?? "not joined";
   $("agent-state").textContent = view.agentState ?? "–";
   $("mic").textContent = room.localParticipant.isMicrophoneEnabled ? "Mute mic" : "Unmute mic";
+  const connected = view.connection !== ConnectionState.Disconnected;
+  $("connect").textContent = connected ? "Disconnect" : "Connect";
+  $("mic").disabled = !connected;
   $("transcript").replaceChildren(
     ...view.transcript.map((t) => {
       const li = document.createElement("li");
@@ -116,6 +120,12 @@ room
     view.connection = s;
     show();
   })
+  .on(RoomEvent.Disconnected, () => {
+    // the next Connect opens a new room; the transcript and latencies stay on the page
+    Object.assign(view, { agent: null, agentState: null });
+    for (const side of Object.keys(meters)) delete meters[side];
+    show();
+  })
   .on(RoomEvent.ParticipantConnected, agentSeen)
   .on(RoomEvent.ParticipantAttributesChanged, (_, p) => agentSeen(p))
   .on(RoomEvent.ParticipantDisconnected, (p) => {
@@ -145,22 +155,22 @@ room.registerTextStreamHandler("lk.transcription", async (reader, { identity }) 
 });
 
 async function connect() {
+  if (room.state !== ConnectionState.Disconnected) return room.disconnect();
   $("connect").disabled = true;
   try {
-    audioContext = new AudioContext(); // created in the click, so the page may play sound
+    audioContext ??= new AudioContext(); // created in a click, so the page may play sound
     const res = await fetch(`token${location.search}`);
     if (!res.ok) throw new Error(`token: ${res.status} ${await res.text()}`);
     const { url, token, room: name } = await res.json();
     view.room = name;
     await room.connect(url, token);
     await room.startAudio();
-    setInterval(sample, 20);
+    sampler ??= setInterval(sample, 20);
     room.remoteParticipants.forEach(agentSeen);
-    $("mic").disabled = false;
   } catch (e) {
     view.error = String(e.message ?? e);
-    $("connect").disabled = room.state === ConnectionState.Disconnected;
   }
+  $("connect").disabled = false;
   show();
 }
 

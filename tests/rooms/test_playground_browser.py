@@ -21,19 +21,21 @@ from typing import Any
 import numpy as np
 import pytest
 import pytest_asyncio
+from livekit import api
 
 from agent.audio_io import write_wav
 from agent.playground import PlaygroundServer, build_page, bundle_is_stale
 from agent.room_user import HEARD_RATE
 from agent.simulate import USER_RATE, espeak_utterance
-from agent.worker_process import REPO_ROOT, WorkerProcess
+from agent.worker_process import REPO_ROOT
 
-from .conftest import AGENT, IN_CI, Stack
+from .conftest import IN_CI, Stack
 from .test_voice_turn import AFTER_STOP, STOP, STORY, new_records, record_pcm
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+PAGE_AGENT = "playground-test"
 SCREENSHOT = REPO_ROOT / "out" / "playground.png"
 QUESTION = "Tell me a story."
 # Where the barge-in starts, after the end of the question. The agent's first audio comes
@@ -80,14 +82,22 @@ def page_bundle() -> None:
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def playground(
-    stack: Stack, default_worker: WorkerProcess, page_bundle: None
-) -> AsyncIterator[PlaygroundServer]:
-    server = await PlaygroundServer(stack.settings(), AGENT).start()
+async def playground(stack: Stack, page_bundle: None) -> AsyncIterator[PlaygroundServer]:
+    """The page, and a worker of its own: the room outlives the page by the server's
+    departure timeout, and the other tests' worker should not count it as a busy slot."""
+    worker = await stack.start_worker("playground", AGENT_NAME=PAGE_AGENT, WORKER_MAX_JOBS="1")
+    server = await PlaygroundServer(stack.settings(), PAGE_AGENT).start()
     try:
         yield server
     finally:
         await server.aclose()
+        settings = stack.settings()
+        async with api.LiveKitAPI(
+            stack.server.http_url, settings.livekit_api_key, settings.livekit_api_secret
+        ) as lk:
+            for room in server.rooms:  # ends the agent's job now, so the worker stops at once
+                await lk.room.delete_room(api.DeleteRoomRequest(room=room))
+        worker.stop()
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -152,6 +162,8 @@ async def test_talk_to_the_agent_in_the_browser(
         view = await page.evaluate("playground")
         SCREENSHOT.parent.mkdir(exist_ok=True)
         await page.screenshot(path=str(SCREENSHOT))
+        await page.click("#connect")  # Disconnect: the agent's session ends with the room
+        await wait(page, "playground.connection === 'disconnected'")
     finally:
         stack.openai.token_interval = 0.02
     assert not errors, errors
