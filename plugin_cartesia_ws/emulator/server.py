@@ -125,6 +125,9 @@ async def _websocket(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE_KEY]
     key, version = _check_handshake(request, state)
     socket_faults = state.faults.take_for_socket(key)
+    slow = next((f for f in socket_faults if f.kind == "slow_handshake"), None)
+    if slow is not None:
+        await asyncio.sleep(slow.seconds)  # the fault itself: a handshake this slow
     refuse = next((f for f in socket_faults if f.kind == "refuse"), None)
     if refuse is not None:
         return web.Response(status=refuse.status, text=refuse.message)
@@ -308,7 +311,8 @@ class SocketSession:
                 wake.clear()
                 if self.table.has_pending_work(context_id):
                     continue
-                await wake.wait()
+                if await self._idle(context_id, wake, faults):
+                    return
                 continue
             if isinstance(item, Speak):
                 keep_going = await self._speak(context_id, item, faults)
@@ -325,6 +329,20 @@ class SocketSession:
                 stop.clear()
             self.timer_changed.set()
             self.state.changed()
+
+    async def _idle(self, context_id: str, wake: asyncio.Event, faults: ContextFaults) -> bool:
+        """Wait for more work; True when a ``drop_idle`` fault dropped the socket meanwhile."""
+        drop = faults.first("drop_idle")
+        record = self.state.record_for(context_id, self.key, self.socket_id)
+        if drop is None or record.chunks_sent < drop.after_chunks:
+            await wake.wait()
+            return False
+        try:
+            await asyncio.wait_for(wake.wait(), drop.seconds)
+        except TimeoutError:
+            faults.faults.remove(drop)
+            return await self._fire(context_id, Fault("drop"))
+        return False
 
     async def _speak(self, context_id: str, item: Speak, faults: ContextFaults) -> bool:
         """Render, then release chunks on the latency model's schedule. False = stop worker."""
@@ -349,30 +367,55 @@ class SocketSession:
         inject = faults.first("inject")
         if inject is not None and record.chunks_sent == 0:
             await self._inject(context_id, inject.frames)
+        timings_first, held = faults.has("timings_first"), []
         for chunk in plan:
             if self.table.should_stop(context_id):
                 break
             if await self._pause(context_id, started + chunk.release_s - self.loop.time()):
                 break
-            if not await self._send(
-                chunk_event(context_id, chunk.audio, chunk.step_time_ms, item.flush_id)
-            ):
-                return False
-            record.add_audio(chunk.audio, self.state.config.record_audio)
-            for event in timing_events(
+            timings = timing_events(
                 chunk,
                 context_id,
                 item.flush_id,
                 offset,
                 words=req.add_timestamps,
                 phonemes=req.add_phoneme_timestamps,
+            )
+            if faults.has("timings_per_generation"):
+                held += timings
+                timings = []
+            if timings_first and not await self._send_all(timings):
+                return False
+            if not await self._send(
+                chunk_event(context_id, chunk.audio, chunk.step_time_ms, item.flush_id)
             ):
-                await self._send(event)
+                return False
+            record.add_audio(chunk.audio, self.state.config.record_audio)
+            if not timings_first and not await self._send_all(timings):
+                return False
+            if await self._pause_fault(context_id, faults, record.chunks_sent):
+                break
             fault = faults.due_after_chunk(record.chunks_sent)
             if fault is not None and await self._fire(context_id, fault):
                 return False
+        if not await self._send_all(held):
+            return False
         ctx.audio_seconds = offset + rendering.duration
         return True
+
+    async def _send_all(self, events: list[dict]) -> bool:
+        for event in events:
+            if not await self._send(event):
+                return False
+        return True
+
+    async def _pause_fault(self, context_id: str, faults: ContextFaults, chunks: int) -> bool:
+        """A ``pause`` fault: silence for its seconds, once; True if cancelled meanwhile."""
+        pause = faults.first("pause")
+        if pause is None or chunks < pause.after_chunks:
+            return False
+        faults.faults.remove(pause)
+        return await self._pause(context_id, pause.seconds)
 
     async def _inject(self, context_id: str, frames: list[str]) -> None:
         """Raw frames, as a broken or newer server might send them."""
