@@ -452,8 +452,6 @@ class TurnMachine:
                 },
             )
         )
-        self._ctx = _Context(
-            f"{self.turn_id}-r{self.resumes}", ctx.time_offset + ctx.pushed_s, now
-        )
+        self._ctx = _Context(f"{self.turn_id}-r{self.resumes}", ctx.time_offset + ctx.pushed_s, now)
         self.state = State.RESUMING
         return outputs + [Reconnect(replace_socket=replace)]

@@ -169,6 +169,7 @@ class SocketSession:
         self.request_id = request_id
         self.idle_timeout_s = idle_timeout_s
         self.socket_id = state.next_socket_id()
+        state.socket_versions[self.socket_id] = version
         self.table = ContextTable(
             version=version,
             catalogue=state.config.catalogue,
