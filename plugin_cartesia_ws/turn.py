@@ -291,7 +291,9 @@ class TurnMachine:
         ctx = self._ctx
         if not ctx.opened or self.state not in (State.STREAMING, State.ENDING):
             return False
-        return self.state is State.ENDING or ctx.last_send_at > ctx.last_event_at
+        if self.state is State.ENDING or ctx.last_send_at > ctx.last_event_at:
+            return True
+        return ctx.receipts_valid and bool(ctx.flushes) and ctx.receipt < ctx.flushes[-1]
 
     def _chunked(self, make: Callable[[], list[str]], now: float) -> list[Output]:
         """Chunks from the chunking policy (or a user's tokenizer), sent or kept for a resume.

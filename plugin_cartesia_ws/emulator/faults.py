@@ -25,7 +25,7 @@ FaultKind = Literal[
     "refuse",  # handshake: answer HTTP `status` instead of upgrading
     "inject",  # send raw `frames` before the context's first chunk ("{ctx}" = its id)
     # Orders Cartesia does not document, and moments a client must survive:
-    "timings_first",  # send each chunk's word/phoneme timestamps before its audio
+    "timings_first",  # all of a generation's word/phoneme timestamps before its audio
     "timings_per_generation",  # timestamps only after the last chunk of each generation
     "drop_idle",  # abort the socket once the context has had no work for `seconds`
     # (after `after_chunks` chunks): a drop while the LLM pauses

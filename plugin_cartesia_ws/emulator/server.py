@@ -368,13 +368,9 @@ class SocketSession:
         inject = faults.first("inject")
         if inject is not None and record.chunks_sent == 0:
             await self._inject(context_id, inject.frames)
-        timings_first, held = faults.has("timings_first"), []
-        for chunk in plan:
-            if self.table.should_stop(context_id):
-                break
-            if await self._pause(context_id, started + chunk.release_s - self.loop.time()):
-                break
-            timings = timing_events(
+
+        def timings(chunk: Any) -> list[dict]:
+            return timing_events(
                 chunk,
                 context_id,
                 item.flush_id,
@@ -382,24 +378,33 @@ class SocketSession:
                 words=req.add_timestamps,
                 phonemes=req.add_phoneme_timestamps,
             )
-            if faults.has("timings_per_generation"):
-                held += timings
-                timings = []
-            if timings_first and not await self._send_all(timings):
+
+        # Orders Cartesia does not document: all of a generation's timestamps before its
+        # audio, or only after it; by default each chunk's right after that chunk.
+        order = next((k for k in ("timings_first", "timings_per_generation") if faults.has(k)), "")
+        later = [e for chunk in plan for e in timings(chunk)] if order else []
+        if order == "timings_first":
+            if not await self._send_all(later):
                 return False
+            later = []
+        for chunk in plan:
+            if self.table.should_stop(context_id):
+                break
+            if await self._pause(context_id, started + chunk.release_s - self.loop.time()):
+                break
             if not await self._send(
                 chunk_event(context_id, chunk.audio, chunk.step_time_ms, item.flush_id)
             ):
                 return False
             record.add_audio(chunk.audio, self.state.config.record_audio)
-            if not timings_first and not await self._send_all(timings):
+            if not order and not await self._send_all(timings(chunk)):
                 return False
             if await self._pause_fault(context_id, faults, record.chunks_sent):
                 break
             fault = faults.due_after_chunk(record.chunks_sent)
             if fault is not None and await self._fire(context_id, fault):
                 return False
-        if not await self._send_all(held):
+        if not await self._send_all(later):
             return False
         ctx.audio_seconds = offset + rendering.duration
         return True
