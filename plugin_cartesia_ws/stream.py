@@ -21,26 +21,12 @@ from livekit.agents import APIConnectionError, APIConnectOptions, APIError, tts,
 from livekit.agents.utils import is_given
 from livekit.agents.voice.io import TimedString
 
+from . import turn_outputs as ops
 from .breaker import Ticket
 from .chunking import TextChunker, TokenizerChunker
 from .connection import CartesiaSocket, Inbox
 from .log import logger
 from .turn import TurnConfig, TurnMachine
-from .turn_outputs import (
-    Audio,
-    Cancel,
-    Failed,
-    Finished,
-    Log,
-    Output,
-    Phonemes,
-    Reconnect,
-    Release,
-    Send,
-    TextStarted,
-    Warn,
-    Words,
-)
 
 if TYPE_CHECKING:
     from .tts import TTS
@@ -186,7 +172,7 @@ class SynthesizeStream(tts.SynthesizeStream):
                 outputs = self._dispatch(machine, item)
             await self._act(machine, outputs, emitter, stats)
 
-    def _dispatch(self, machine: TurnMachine, item: Any) -> list[Output]:
+    def _dispatch(self, machine: TurnMachine, item: Any) -> list[ops.Output]:
         now = _now()
         if item is _INPUT_ENDED:
             return machine.end_input(now)
@@ -203,70 +189,70 @@ class SynthesizeStream(tts.SynthesizeStream):
     async def _act(
         self,
         machine: TurnMachine,
-        outputs: list[Output],
+        outputs: list[ops.Output],
         emitter: tts.AudioEmitter,
         stats: TurnStats,
     ) -> None:
         lost: APIConnectionError | None = None
         for out in outputs:
-            if isinstance(out, Send):
+            if isinstance(out, ops.Send):
                 if lost is None:
                     try:
                         await self._socket.send(out.frame)
                     except APIConnectionError as exc:
                         lost = exc  # the machine re-sends what it has not heard
-            elif isinstance(out, TextStarted):
+            elif isinstance(out, ops.TextStarted):
                 self._mark_started()  # LiveKit's TTFB starts when text is on the wire
                 stats.first_text_sent_at = time.perf_counter()
-            elif isinstance(out, Audio):
+            elif isinstance(out, ops.Audio):
                 if stats.first_audio_at is None:
                     emitter.start_segment(segment_id=stats.context_id)
                     stats.first_audio_at = time.perf_counter()
                     stats.first_step_time_ms = out.step_time
                 stats.audio_bytes += len(out.pcm)
                 emitter.push(out.pcm)
-            elif isinstance(out, Words):
+            elif isinstance(out, ops.Words):
                 for w in out.words:
                     emitter.push_timed_transcript(
                         TimedString(text=w.text, start_time=w.start, end_time=w.end)
                     )
-            elif isinstance(out, Phonemes):
+            elif isinstance(out, ops.Phonemes):
                 self.phoneme_timestamps.extend(out.items)
-            elif isinstance(out, Reconnect):
+            elif isinstance(out, ops.Reconnect):
                 await self._reconnect(machine, out, emitter, stats)
                 return
-            elif isinstance(out, Finished):
+            elif isinstance(out, ops.Finished):
                 stats.done = True
                 if out.nothing_said and self._pushed_text.strip():
                     # e.g. only "...": LiveKit still wants audio
                     emitter.start_segment(segment_id=stats.context_id)
                     emitter.push(b"\x00\x00" * (self._opts.sample_rate // 100))
-            elif isinstance(out, Failed):
+            elif isinstance(out, ops.Failed):
                 raise out.error
             else:
                 self._act_now([out])
         if lost is not None and not machine.finished:
             await self._act(machine, machine.socket_lost(lost, _now()), emitter, stats)
 
-    def _act_now(self, outputs: list[Output]) -> None:
+    def _act_now(self, outputs: list[ops.Output]) -> None:
         """The outputs that need no waiting (also from a ``finally`` of a cancelled task)."""
         for out in outputs:
-            if isinstance(out, Release | Cancel):
+            if isinstance(out, ops.Release | ops.Cancel):
                 if out.context_id == self._routed:
                     self._routed = None
-                if isinstance(out, Cancel):
+                if isinstance(out, ops.Cancel):
                     self._socket.cancel(out.context_id)
                 else:
                     self._socket.release(out.context_id, completed=out.completed)
                     if out.completed:
                         self._tts.pool.mark_healthy()
-            elif isinstance(out, Warn):
+            elif isinstance(out, ops.Warn):
                 self._tts._warn_once(out.key, out.message)
-            elif isinstance(out, Log):
+            elif isinstance(out, ops.Log):
                 logger.warning(out.message, extra=out.extra)
 
     async def _reconnect(
-        self, machine: TurnMachine, out: Reconnect, emitter: tts.AudioEmitter, stats: TurnStats
+        self, machine: TurnMachine, out: ops.Reconnect, emitter: tts.AudioEmitter, stats: TurnStats
     ) -> None:
         if out.replace_socket:
             self._tts.pool.discard(self._socket)  # never hand a silent socket out again

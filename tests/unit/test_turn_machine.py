@@ -8,7 +8,7 @@ import pytest
 from livekit.agents import APIConnectionError
 
 from plugin_cartesia_ws import protocol
-from plugin_cartesia_ws.turn import DONE_GRACE_S, State, TurnStateError
+from plugin_cartesia_ws.turn import DONE_GRACE_S, State, TurnMachine, TurnStateError
 from plugin_cartesia_ws.turn_outputs import Audio, Cancel, Failed, Release, Words
 
 from .turn_fakes import SAMPLE_RATE, FakeServer, Harness, chunk, machine, timestamps
@@ -122,12 +122,18 @@ def test_without_word_timings_a_receipt_locates_the_cut() -> None:
     assert resent.seconds * SAMPLE_RATE == len("How are you doing today? ")  # only that chunk again
 
 
-def test_barge_in_while_resuming_cancels_and_later_input_is_illegal() -> None:
+def _resuming() -> tuple[TurnMachine, Harness]:
+    """A turn whose socket dropped after some audio: it asked for a socket."""
     turn = machine()
     h = Harness(turn, FakeServer())
     h.apply(turn.text(TWO, 0.0))
     _drain(h, 0.1, limit=2)
     h.apply(turn.socket_lost(DROP, 0.2))
+    return turn, h
+
+
+def test_barge_in_while_resuming_cancels_and_later_input_is_illegal() -> None:
+    turn, h = _resuming()
     outputs = h.apply(turn.cancel())
     assert outputs == [Release("ctx-r1")] and turn.state is State.CANCELLED
     with pytest.raises(TurnStateError, match="cancelled"):
@@ -135,11 +141,7 @@ def test_barge_in_while_resuming_cancels_and_later_input_is_illegal() -> None:
 
 
 def test_barge_in_after_the_resumed_context_opened_cancels_it() -> None:
-    turn = machine()
-    h = Harness(turn, FakeServer())
-    h.apply(turn.text(TWO, 0.0))
-    _drain(h, 0.1, limit=2)
-    h.apply(turn.socket_lost(DROP, 0.2))
+    turn, h = _resuming()
     h.step(0.3)  # connected: the rest went out on ctx-r1
     assert h.apply(turn.cancel()) == [Cancel("ctx-r1")]
     assert h.opened <= h.closed
