@@ -186,7 +186,9 @@ async def _one_turn(
     report.outcomes[f"{scenario}: {outcome}"] += 1
     if stats.resumes:
         if "".join(words).split() != text.split():
-            report.integrity_failures.append(f"turn {turn}: heard {''.join(words)!r} for {text!r}")
+            report.integrity_failures.append(
+                f"turn {turn} ({scenario}): heard {''.join(words)!r} for {text!r}"
+            )
     else:
         expected = await _server_sha(http, url, stats.context_id)
         if expected != hashlib.sha256(audio).hexdigest():

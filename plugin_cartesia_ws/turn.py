@@ -22,6 +22,7 @@ import binascii
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
+from itertools import takewhile
 
 from cartesia.types.generation_request_param import GenerationRequestParam
 from livekit.agents import APIConnectionError, APIError, APITimeoutError
@@ -364,8 +365,8 @@ class TurnMachine:
     def _release_words(self, until: float | None) -> list[Output]:
         """Words whose audio has been pushed (all of them when ``until`` is None)."""
         ctx = self._ctx
-        ready = [(w, end) for w, end in ctx.held if until is None or w.end <= until]
-        ctx.held = ctx.held[len(ready) :] if until is not None else []
+        ready = list(takewhile(lambda held: until is None or held[0].end <= until, ctx.held))
+        ctx.held = ctx.held[len(ready) :]
         if until is None and ctx.any_words:
             rest = ctx.aligner.finish()
             ready += [(w, len(ctx.sent)) for w in rest]
@@ -423,12 +424,15 @@ class TurnMachine:
         whose audio is not known to be complete."""
         ctx = self._ctx
         heard = ctx.heard()
-        if ctx.held and heard > ctx.word_heard:  # a receipt covers them: their audio is in
-            self._release_words(ctx.pushed_s + _EPS)
+        outputs: list[Output] = []
+        if ctx.held and ctx.receipts_valid:  # held words a receipt covers: their audio is in
+            covered = [w for w, end in ctx.held if end <= ctx.receipt]
+            until = covered[-1].end if covered else None
+            outputs += self._release_words(until) if until is not None else []
         unheard = ctx.sent[heard:]
         if self._input_ended and not is_speakable(unheard) and not self._pending:
-            return self._finish_without_done(reason.message)
-        outputs: list[Output] = [Cancel(ctx.id) if ctx.opened else Release(ctx.id)]
+            return outputs + self._finish_without_done(reason.message)
+        outputs.append(Cancel(ctx.id) if ctx.opened else Release(ctx.id))
         locatable = ctx.word_heard > 0 or (ctx.receipts_valid and ctx.flushes)
         if not locatable and ctx.pushed_s >= FIRST_WORD_MAX_S:
             error = APIConnectionError(

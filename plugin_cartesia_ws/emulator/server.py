@@ -187,6 +187,7 @@ class SocketSession:
         self.timer_changed = asyncio.Event()
         self.rng = random.Random(state.config.latency.seed + self.socket_id)
         self.closed = False
+        self.stalled: set[str] = set()  # stall_after fired: nothing more for these contexts
 
     async def run(self) -> None:
         self.state.socket_opened(self.key)
@@ -259,6 +260,8 @@ class SocketSession:
         task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
 
     def _wake(self, context_id: str) -> None:
+        if context_id in self.stalled:
+            return  # a stalled context sends nothing more, not even a flush_done
         self.wakeups.setdefault(context_id, asyncio.Event()).set()
         worker = self.workers.get(context_id)
         if worker is None or worker.done():
@@ -447,6 +450,7 @@ class SocketSession:
             self.closed = True
             return True
         if fault.kind == "stall_after":
+            self.stalled.add(context_id)
             return True
         err = ProtocolError(fault.status, fault.code, "Injected error", fault.message, context_id)
         for out in self.table.fail(context_id, err):
