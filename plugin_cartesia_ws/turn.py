@@ -13,6 +13,9 @@ it has arrived (spec 2.6). A resume re-sends the text after the furthest point e
 heard, so at most one chunk is repeated even when the server sends no word timings at all;
 and once the input has ended and the last receipt is in, all audio is known to be in without
 waiting the whole timeout for a ``done`` that may never come.
+
+Over 400 lines on purpose: the states and every transition are read together, as in
+wsproto; the outputs live in ``turn_outputs``.
 """
 
 from __future__ import annotations
