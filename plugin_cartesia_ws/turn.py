@@ -436,7 +436,7 @@ class TurnMachine:
         if self._input_ended and not is_speakable(unheard) and not self._pending:
             return outputs + self._finish_without_done(reason.message)
         outputs.append(Cancel(ctx.id) if ctx.opened else Release(ctx.id))
-        locatable = ctx.word_heard > 0 or (ctx.receipts_valid and ctx.flushes)
+        locatable = ctx.word_heard > 0 or (self.config.receipts and ctx.receipts_valid)
         if not locatable and ctx.pushed_s >= FIRST_WORD_MAX_S:
             error = APIConnectionError(
                 f"{reason.message}; cannot resume mid-turn without word timestamps "
