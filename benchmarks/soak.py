@@ -40,7 +40,21 @@ EMULATOR_ARGS = (
 API_KEY = "sk_car_emulator_dev_key"
 # A short watchdog so stalls resolve quickly; the plugin's own default is LiveKit's 10 s.
 CONN = APIConnectOptions(max_retry=0, timeout=0.5)
-SCENARIOS = {"normal": 0.70, "interrupt": 0.12, "drop": 0.06, "stall": 0.06, "error": 0.06}
+SCENARIOS = {
+    "normal": 0.50,
+    "interrupt": 0.10,
+    "drop": 0.06,
+    "stall": 0.06,
+    "error": 0.06,
+    # issue 10's orders: a drop while the LLM pauses, timings before their audio or only per
+    # generation (with a drop), a missing done, a server pause shorter or longer than timeout
+    "pause_drop": 0.04,
+    "timings_first": 0.05,
+    "per_generation": 0.05,
+    "no_done": 0.04,
+    "pause": 0.04,
+}
+LLM_PAUSE_S = 1.0  # scenario pacing: the LLM thinks this long mid-reply (> CONN.timeout)
 RESULTS = Path(__file__).parent / "results"
 
 
@@ -92,6 +106,18 @@ def _tokens(text: str) -> list[str]:
     return [w if i == 0 else " " + w for i, w in enumerate(words)]
 
 
+async def _feed(stream: plugin_cartesia_ws.SynthesizeStream, text: str, *, pause: bool) -> None:
+    """Tokens like an LLM; with ``pause``, it stops to think after the first sentence."""
+    first, _, rest = text.partition(". ")
+    for token in _tokens(f"{first}. " if pause else text):
+        stream.push_text(token)
+    if pause:
+        await asyncio.sleep(LLM_PAUSE_S)  # the scenario itself, not a wait for an event
+        for token in _tokens(rest):
+            stream.push_text(" " + token if token[:1] != " " else token)
+    stream.end_input()
+
+
 async def _fault(http: aiohttp.ClientSession, url: str, **fault: Any) -> None:
     async with http.post(f"{url}/_emulator/faults", json=fault) as resp:
         resp.raise_for_status()
@@ -120,10 +146,20 @@ async def _one_turn(
         await _fault(http, url, kind="stall_after", after_chunks=rng.randint(1, 6), times=1)
     elif scenario == "error":
         await _fault(http, url, kind="error", status=500, after_chunks=rng.randint(0, 3), times=1)
+    elif scenario == "pause_drop":
+        await _fault(http, url, kind="drop_idle", seconds=0.6, times=1)
+        text = f"First, a sentence before the pause. {text}"
+    elif scenario in ("timings_first", "per_generation"):
+        order = "timings_first" if scenario == "timings_first" else "timings_per_generation"
+        await _fault(http, url, kind=order, times=1)
+        await _fault(http, url, kind="drop", after_chunks=rng.randint(1, 6), times=1)
+    elif scenario == "no_done":
+        await _fault(http, url, kind="no_done", times=1)
+    elif scenario == "pause":
+        seconds = rng.choice([0.2, 0.8])  # shorter, then longer than CONN.timeout
+        await _fault(http, url, kind="pause", after_chunks=rng.randint(1, 4), seconds=seconds)
     stream = tts.stream(conn_options=CONN)
-    for token in _tokens(text):
-        stream.push_text(token)
-    stream.end_input()
+    feeder = asyncio.create_task(_feed(stream, text, pause=scenario == "pause_drop"))
     audio = bytearray()
     words: list[str] = []
     interrupt_after = 4800 * rng.randint(1, 4)  # 0.1 to 0.4 s of audio
@@ -138,6 +174,8 @@ async def _one_turn(
         report.outcomes[f"{scenario}: error ({type(exc).__name__})"] += 1
         return
     finally:
+        feeder.cancel()
+        await asyncio.gather(feeder, return_exceptions=True)
         await stream.aclose()
     stats = stream.stats
     if stats is None or not stats.done:
@@ -148,7 +186,9 @@ async def _one_turn(
     report.outcomes[f"{scenario}: {outcome}"] += 1
     if stats.resumes:
         if "".join(words).split() != text.split():
-            report.integrity_failures.append(f"turn {turn}: heard {''.join(words)!r} for {text!r}")
+            report.integrity_failures.append(
+                f"turn {turn} ({scenario}): heard {''.join(words)!r} for {text!r}"
+            )
     else:
         expected = await _server_sha(http, url, stats.context_id)
         if expected != hashlib.sha256(audio).hexdigest():

@@ -1,7 +1,8 @@
 """One Cartesia WebSocket, one reader task, routing by ``context_id``.
 
-Every stream (agent turn) opens a context on the shared socket and reads its own
-``ContextEvents`` queue. Cancelling a context removes its queue at once, so late frames of
+Every stream (agent turn) opens a context on the shared socket; its events go, tagged with
+the context id, into the turn's inbox (one queue per turn, shared by its contexts and its
+text input). Cancelling a context removes its queue at once, so late frames of
 that context are dropped by the reader and can never reach a later turn; the socket stays
 open. When the socket dies, every open context gets a retryable error; ``pool.SocketPool``
 decides when to open the next one.
@@ -22,29 +23,20 @@ from .log import WarnOnce, logger
 
 # An item in a context's queue: a parsed server event, or an error that ends the context.
 ContextItem = Any
+Inbox = asyncio.Queue[tuple[str | None, ContextItem]]  # (context id, item); None: not a socket's
 
 
 class ContextEvents:
-    """The server events of one context, in arrival order."""
+    """The server events of one context, in arrival order, into its turn's inbox."""
 
-    def __init__(self, context_id: str) -> None:
+    def __init__(self, context_id: str, inbox: Inbox | None = None) -> None:
         self.context_id = context_id
-        self._queue: asyncio.Queue[ContextItem] = asyncio.Queue()
-        self.last_event_at = 0.0
+        self.inbox: Inbox = inbox if inbox is not None else asyncio.Queue()
 
     def put(self, item: ContextItem) -> None:
-        self.last_event_at = time.monotonic()
-        self._queue.put_nowait(item)
+        self.inbox.put_nowait((self.context_id, item))
 
-    def post(self, item: ContextItem) -> None:
-        """An item from this side (an error, a marker): does not count as server activity."""
-        self._queue.put_nowait(item)
-
-    async def get(self, timeout: float | None) -> ContextItem:
-        """Next event; raises TimeoutError after ``timeout`` seconds (None = wait forever)."""
-        if timeout is None:
-            return await self._queue.get()
-        return await asyncio.wait_for(self._queue.get(), timeout)
+    post = put  # an error from this side (the socket closed) travels the same way
 
 
 class CartesiaSocket:
@@ -59,6 +51,7 @@ class CartesiaSocket:
         self.stale_frames_dropped = 0
         self.contexts_served = 0
         self.contexts_completed = 0  # ended with done: proof the socket works
+        self.last_frame_at = self.opened_at  # any frame of any context: the socket is alive
         self.on_close: Callable[[CartesiaSocket], None] | None = None
         self._warn_once = WarnOnce()
         self._background: set[asyncio.Task[None]] = set()
@@ -76,8 +69,8 @@ class CartesiaSocket:
         return 0.0 if self.contexts else time.monotonic() - self.last_used_at
 
     # ------------------------------------------------------------ contexts
-    def open_context(self, context_id: str) -> ContextEvents:
-        events = ContextEvents(context_id)
+    def open_context(self, context_id: str, inbox: Inbox | None = None) -> ContextEvents:
+        events = ContextEvents(context_id, inbox)
         self.contexts[context_id] = events
         self.contexts_served += 1
         self.last_used_at = time.monotonic()
@@ -158,6 +151,7 @@ class CartesiaSocket:
                 self.on_close(self)
 
     def _route(self, raw: str) -> None:
+        self.last_frame_at = time.monotonic()
         try:
             event = protocol.parse_event(raw)
         except protocol.MalformedFrame as exc:

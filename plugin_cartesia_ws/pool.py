@@ -16,13 +16,17 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
-from livekit.agents import APIConnectionError, APIError, APITimeoutError
+from livekit.agents import APIConnectionError, APIError, APIStatusError, APITimeoutError
 
 from .breaker import Breaker, ReconnectPolicy, Ticket
 from .connection import CartesiaSocket
 from .log import logger
 
 Connect = Callable[[float], Awaitable[CartesiaSocket]]
+
+
+class _Superseded(APIConnectionError):
+    """A connect finished after ``invalidate()``: its socket has the old options."""
 
 
 class SocketPool:
@@ -43,6 +47,7 @@ class SocketPool:
         self._retired: set[CartesiaSocket] = set()
         self._refresh_timer: asyncio.TimerHandle | None = None
         self._idle_refreshes = 0
+        self._epoch = 0  # bumped by invalidate(): connects of an older epoch are stale
         self._closed = False
         self.last_error: APIError | None = None
         self.sockets_opened = 0
@@ -90,6 +95,7 @@ class SocketPool:
             task.exception()  # retrieved: a failed background connect is logged in _failed
 
     async def _open(self, timeout: float) -> CartesiaSocket:
+        epoch = self._epoch
         try:
             socket = await self._connect(timeout)
         except APIError as exc:
@@ -99,6 +105,9 @@ class SocketPool:
         if self._closed:
             await socket.aclose()
             raise APIConnectionError("TTS closed while connecting")
+        if epoch != self._epoch:
+            await socket.aclose()
+            raise _Superseded("options changed while connecting")
         socket.on_close = self._socket_closed
         previous, self._socket = self._socket, socket
         if previous is not None and previous is not socket:  # a background refresh
@@ -106,6 +115,7 @@ class SocketPool:
                 previous.close_when_idle = True  # its turns finish there
             else:
                 self._retire(previous)
+        self._schedule_refresh()  # also a prewarmed socket that no turn has finished on yet
         return socket
 
     def _failed(self, error: APIError) -> None:
@@ -145,13 +155,16 @@ class SocketPool:
         self._schedule_refresh()
 
     async def acquire(self, timeout: float, ticket: Ticket) -> tuple[CartesiaSocket, bool]:
-        """The warm socket (reused=True, also when joining a connect under way) or a fresh
-        one, within ``timeout``. A request (``ticket``) the breaker refuses fails at once with
+        """The warm socket (reused=True) or a fresh one (also when joining a connect under
+        way), within ``timeout``. A request (``ticket``) the breaker refuses fails at once with
         a non-retryable APIConnectionError; an admitted one is never refused again."""
         if self._closed:
             raise APIConnectionError("TTS is closed")
         refusal = self.breaker.admit(ticket, time.monotonic())
         if refusal is not None:
+            last = self.last_error
+            if isinstance(last, APIStatusError) and not last.retryable:  # e.g. a bad key
+                raise APIStatusError(f"{refusal}", status_code=last.status_code, retryable=False)
             raise APIConnectionError(refusal, retryable=False)
         started = time.perf_counter()
         socket = self._socket
@@ -159,19 +172,22 @@ class SocketPool:
             logger.debug("refreshing an idle Cartesia socket before the server closes it")
             self._retire(socket)
             socket = None
-        if socket is not None and socket.is_open:
-            reused = True
-        else:
-            # Join a connect under way (prewarm, background reconnect, another turn's): it
-            # was not opened for this turn. It may have a longer timeout than ours.
-            reused = self._connecting is not None
-            connecting = self._connecting or self._start_connect(timeout)
+        # reused: the socket was open already. Joining a connect under way (prewarm, another
+        # turn's) still waits for a handshake, so it is not reuse (LiveKit's metric).
+        reused = socket is not None and socket.is_open
+        while not reused:
+            connecting = self._connecting or self._start_connect(timeout)  # may be longer
+            remaining = timeout - (time.perf_counter() - started)
             try:
-                socket = await asyncio.wait_for(asyncio.shield(connecting), timeout)
+                socket = await asyncio.wait_for(asyncio.shield(connecting), max(remaining, 0))
             except TimeoutError:
                 raise APITimeoutError(
                     f"connecting to Cartesia timed out after {timeout:.1f}s"
                 ) from None
+            except _Superseded:
+                continue  # connect again, with the new options
+            break
+        assert socket is not None
         self.last_acquire_time = time.perf_counter() - started
         self.last_reused = reused
         self._idle_refreshes = 0
@@ -213,7 +229,10 @@ class SocketPool:
 
     def invalidate(self) -> None:
         """Options that live on the socket (API version) changed: the next turn reconnects;
-        contexts still running on the old socket finish there."""
+        contexts still running on the old socket finish there; a connect under way is
+        superseded (its socket closes as it opens)."""
+        self._epoch += 1
+        self._connecting = None
         socket, self._socket = self._socket, None
         if socket is None:
             return

@@ -1,52 +1,37 @@
-"""One agent turn = one Cartesia context on the shared socket.
+"""One agent turn = one Cartesia context on the shared socket: the I/O loop around
+``turn.TurnMachine``.
 
-The sender feeds LLM text through the chunking policy onto the wire; the receiver pushes
-the context's audio and word timings to LiveKit. Closing the stream before ``done``
-(barge-in) cancels the context at once. When the socket drops or stalls mid-turn, the turn
-resumes on a new socket: the text whose audio has not been heard (known from word
-timestamps) goes out again in a new context, so the listener hears the rest of the reply
-with no word lost. LiveKit itself never retries a stream that already produced audio.
+The machine holds every rule of the turn (chunking, resuming, where the listener is, when the
+turn ends); this loop only moves its inputs in (LiveKit's text, the context's server events,
+the clock) and carries its outputs out (frames to the socket, audio and word timings to
+LiveKit, a new socket when it asks to resume). One task reads LiveKit's input channel into
+the turn's inbox, so the loop waits on one queue. LiveKit itself never retries a stream that
+already produced audio; the machine resumes it on a new context instead.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import functools
 import time
-from collections.abc import AsyncIterable, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from cartesia.types.generation_request_param import GenerationRequestParam
-from livekit.agents import (
-    APIConnectionError,
-    APIConnectOptions,
-    APIError,
-    APITimeoutError,
-    tts,
-    utils,
-)
-from livekit.agents.utils import aio, is_given
+from livekit.agents import APIConnectionError, APIConnectOptions, APIError, tts, utils
+from livekit.agents.utils import is_given
 from livekit.agents.voice.io import TimedString
 
-from . import protocol
-from .alignment import TimedWord, TranscriptAligner
-from .audio import bytes_per_sample, decode_to_s16
+from . import turn_outputs as ops
 from .breaker import Ticket
-from .chunking import TextChunker, TokenizerChunker, is_speakable
-from .connection import CartesiaSocket, ContextEvents
+from .chunking import TextChunker, TokenizerChunker
+from .connection import CartesiaSocket, Inbox
 from .log import logger
-from .pulse import Pulse
+from .turn import TurnConfig, TurnMachine
 
 if TYPE_CHECKING:
     from .tts import TTS
 
-MAX_RESUMES = 2  # per turn; then the turn fails with a clear, retryable error
-_FIRST_WORD_MAX_S = 1.5  # audio after which a timestamp-less context cannot be located
-_NUDGE = object()  # "text just went out: re-arm the watchdog"
-_NOTHING_TO_SAY = object()  # the turn had nothing speakable; no context was opened
+_INPUT_ENDED = object()
 
 
 @dataclass
@@ -69,52 +54,6 @@ class TurnStats:
         if self.first_text_sent_at is None or self.first_audio_at is None:
             return None
         return self.first_audio_at - self.first_text_sent_at
-
-
-@dataclass
-class _Route:
-    """Where the turn's text goes now: one context on one socket."""
-
-    socket: CartesiaSocket
-    events: ContextEvents
-    base: GenerationRequestParam
-    time_offset: float  # audio of the turn before this context, in seconds
-    aligner: TranscriptAligner = field(default_factory=TranscriptAligner)
-    pushed_s: float = 0.0  # audio of this context pushed to LiveKit
-    word_ends: list[tuple[int, float]] = field(default_factory=list)  # (text offset, end)
-
-    @property
-    def context_id(self) -> str:
-        return self.events.context_id
-
-    def heard_offset(self) -> int:
-        """Chars of the sent text whose words' audio has been pushed completely."""
-        heard = 0
-        for offset, end in self.word_ends:
-            if end > self.pushed_s + 1e-3:
-                break
-            heard = offset
-        return heard
-
-
-class _Turn:
-    """State the sender and the receiver share."""
-
-    def __init__(self, route: _Route) -> None:
-        self.route = route
-        self.generation = 0
-        self._switched = Pulse()
-        self.sent_any = False
-        self.ended = False
-        self.last_send_at = 0.0
-
-    def switch(self, route: _Route) -> None:
-        self.route = route
-        self.generation += 1
-        self._switched.fire()
-
-    async def wait_for_switch(self, generation: int) -> None:
-        await self._switched.wait_until(lambda: self.generation != generation)
 
 
 class SynthesizeStream(tts.SynthesizeStream):
@@ -142,6 +81,9 @@ class SynthesizeStream(tts.SynthesizeStream):
         self._report = report
         self.stats: TurnStats | None = None
         self.phoneme_timestamps: list[tuple[str, float, float]] = []
+        self._socket: CartesiaSocket  # the current route: a socket and the context routed on it
+        self._routed: str | None = None
+        self._inbox: Inbox
 
     # LiveKit's SynthesizeStream reports through these two; an engine stream stays silent.
     def _emit_error(self, api_error: Exception, recoverable: bool) -> None:
@@ -159,6 +101,7 @@ class SynthesizeStream(tts.SynthesizeStream):
 
     async def _run(self, output_emitter: tts.AudioEmitter) -> None:
         stats = self.stats = TurnStats(utils.shortuuid("lkctx_"))
+        self.phoneme_timestamps = []  # per attempt: LiveKit's retry runs _run again
         output_emitter.initialize(
             request_id=stats.context_id,
             sample_rate=self._opts.sample_rate,
@@ -169,259 +112,158 @@ class SynthesizeStream(tts.SynthesizeStream):
         socket, reused = await self._tts.pool.acquire(self._conn_options.timeout, self._ticket)
         self._acquire_time = self._tts.pool.last_acquire_time
         self._connection_reused = stats.socket_reused = reused
-        turn = _Turn(self._open_route(socket, stats.context_id, time_offset=0.0))
-        sender = asyncio.create_task(self._send_text(turn), name="cartesia-send")
+        machine = TurnMachine(self._turn_config(), self._chunker(), stats.context_id, _now())
+        inbox: Inbox = asyncio.Queue()
+        self._inbox = inbox
+        self._socket = socket
+        self._routed = socket.open_context(machine.context_id, inbox).context_id
+        feeder = asyncio.create_task(self._feed(inbox), name="cartesia-input")
         try:
-            await self._receive(turn, output_emitter, stats)
+            await self._drive(machine, inbox, output_emitter, stats)
         except asyncio.CancelledError:
             stats.cancelled = True
             raise
         finally:
-            route = turn.route
-            if stats.done or not turn.sent_any:
-                route.socket.release(route.context_id, completed=stats.done)
-            else:
-                route.socket.cancel(route.context_id)  # barge-in or failure: stop the server
-            await utils.aio.gracefully_cancel(sender)
+            self._act_now(machine.cancel())  # no-op when the turn already ended
+            if self._routed is not None:  # never leave a context routed (idle refresh)
+                self._socket.release(self._routed)
+            stats.resumes, stats.chunks_sent = machine.resumes, machine.chunks_sent
+            stats.done = machine.done_received or stats.done
+            await utils.aio.gracefully_cancel(feeder)
             self._log_turn(stats)
 
-    def _open_route(self, socket: CartesiaSocket, context_id: str, time_offset: float) -> _Route:
-        return _Route(
-            socket=socket,
-            events=socket.open_context(context_id),
-            base=self._context_options.base(context_id),
-            time_offset=time_offset,
+    def _turn_config(self) -> TurnConfig:
+        options = self._context_options
+        return TurnConfig(
+            options=options,
+            timeout=self._conn_options.timeout,
+            receipts=options.max_buffer_delay_ms == 0,
         )
 
-    # ------------------------------------------------------------ text -> Cartesia
-    async def _send_text(self, turn: _Turn) -> None:
-        try:
-            await self._pump_text(turn)
-        except Exception as exc:  # the receiver owns every error
-            error = exc if isinstance(exc, APIError) else APIConnectionError(type(exc).__name__)
-            turn.route.events.post(error)
-
-    async def _deliver(
-        self, turn: _Turn, frame: Callable[[GenerationRequestParam], str], text: str | None
-    ) -> None:
-        """Send on the current route; if its socket is gone, wait for the resumed route."""
-        while True:
-            generation, route = turn.generation, turn.route
-            try:
-                await route.socket.send(frame(route.base))
-            except APIConnectionError:
-                await turn.wait_for_switch(generation)
-                continue
-            if text is not None:
-                route.aligner.add_sent_text(text)
-            turn.sent_any = True
-            turn.last_send_at = time.monotonic()
-            route.events.post(_NUDGE)
-            return
-
-    async def _pump_text(self, turn: _Turn) -> None:
+    def _chunker(self) -> TextChunker | TokenizerChunker:
         tokenizer = self._tts._tokenizer
-        chunker: TextChunker | TokenizerChunker = (
-            TokenizerChunker(tokenizer) if is_given(tokenizer) else TextChunker(self._opts.chunking)
-        )
-        input_ch = self._input_ch  # read fresh per attempt: LiveKit's retry replaces it
-        stats = self.stats
-        assert stats is not None
+        if is_given(tokenizer):
+            return TokenizerChunker(tokenizer)
+        return TextChunker(self._opts.chunking)
 
-        async def send(chunks: list[str]) -> None:
-            for chunk in chunks:
-                if not turn.sent_any:
-                    self._mark_started()  # LiveKit's TTFB starts when text is on the wire
-                    stats.first_text_sent_at = time.perf_counter()
-                await self._deliver(
-                    turn, functools.partial(protocol.generation_frame, transcript=chunk), chunk
-                )
-                stats.chunks_sent += 1
+    async def _feed(self, inbox: Inbox) -> None:
+        """LiveKit's input channel (read fresh per attempt: a retry replaces it) -> inbox."""
+        async for item in self._input_ch:
+            inbox.put_nowait((None, item))
+        inbox.put_nowait((None, _INPUT_ENDED))
 
-        while True:
-            deadline = chunker.next_deadline()
+    async def _drive(
+        self, machine: TurnMachine, inbox: Inbox, emitter: tts.AudioEmitter, stats: TurnStats
+    ) -> None:
+        while not machine.finished:
+            deadline = machine.next_deadline()
             try:
                 if deadline is None:
-                    item = await input_ch.recv()
+                    context_id, item = await inbox.get()
                 else:
-                    wait = max(0.0, deadline - time.monotonic())
-                    item = await asyncio.wait_for(input_ch.recv(), wait)
-            except TimeoutError:  # the LLM stalled: the policy may send what it holds
-                await send(chunker.poll(time.monotonic()))
-                continue
-            except aio.ChanClosed:
-                break
-            if isinstance(item, self._FlushSentinel):
-                await send(chunker.flush())
-                if turn.sent_any and not input_ch.closed:
-                    await self._deliver(turn, protocol.flush_frame, None)
-                continue
-            await send(chunker.push(item, time.monotonic()))
-        await send(chunker.flush())
-        if turn.sent_any:
-            await self._deliver(turn, protocol.end_frame, None)
-            turn.ended = True
-        else:
-            turn.route.events.post(_NOTHING_TO_SAY)
-
-    # ------------------------------------------------------------ Cartesia -> LiveKit
-    def _watchdog_timeout(self, turn: _Turn) -> float | None:
-        """Armed only while audio is owed: text sent and not answered since, or input ended."""
-        route = turn.route
-        if not (turn.ended or turn.last_send_at > route.events.last_event_at):
-            return None
-        slack = self._conn_options.timeout + self._opts.chunking.buffer_delay_ms() / 1000.0
-        since = max(turn.last_send_at, route.events.last_event_at)
-        return max(0.0, since + slack - time.monotonic())
-
-    async def _receive(self, turn: _Turn, emitter: tts.AudioEmitter, stats: TurnStats) -> None:
-        width = bytes_per_sample(self._opts.encoding)
-        bytes_per_second = 2 * self._opts.sample_rate
-        started = False
-
-        def push_words(route: _Route, words: list[TimedWord]) -> None:
-            for word in words:
-                emitter.push_timed_transcript(
-                    TimedString(
-                        text=word.text,
-                        start_time=route.time_offset + word.start,
-                        end_time=route.time_offset + word.end,
+                    context_id, item = await asyncio.wait_for(
+                        inbox.get(), max(0.0, deadline - _now())
                     )
-                )
-
-        while True:
-            route = turn.route
-            try:
-                item = await route.events.get(self._watchdog_timeout(turn))
             except TimeoutError:
-                item = APITimeoutError(
-                    f"Cartesia sent nothing for {self._conn_options.timeout:.1f}s while audio was owed"
-                )
-            if item is _NUDGE:
-                continue
-            if item is _NOTHING_TO_SAY:
-                if self._pushed_text.strip():  # e.g. only "...": LiveKit still wants audio
+                outputs = machine.tick(_now(), self._socket.last_frame_at)
+            else:
+                if context_id is not None and context_id != machine.context_id:
+                    continue  # an earlier context of this turn: already cancelled
+                outputs = self._dispatch(machine, item)
+            await self._act(machine, outputs, emitter, stats)
+
+    def _dispatch(self, machine: TurnMachine, item: Any) -> list[ops.Output]:
+        now = _now()
+        if item is _INPUT_ENDED:
+            return machine.end_input(now)
+        if isinstance(item, str):
+            return machine.text(item, now)
+        if isinstance(item, self._FlushSentinel):
+            return machine.flush(now)
+        if isinstance(item, APIConnectionError):
+            return machine.socket_lost(item, now)
+        if isinstance(item, APIError):
+            return machine.abort(item)
+        return machine.server(item, now)
+
+    async def _act(
+        self,
+        machine: TurnMachine,
+        outputs: list[ops.Output],
+        emitter: tts.AudioEmitter,
+        stats: TurnStats,
+    ) -> None:
+        lost: APIConnectionError | None = None
+        for out in outputs:
+            if isinstance(out, ops.Send):
+                if lost is None:
+                    try:
+                        await self._socket.send(out.frame)
+                    except APIConnectionError as exc:
+                        lost = exc  # the machine re-sends what it has not heard
+            elif isinstance(out, ops.TextStarted):
+                self._mark_started()  # LiveKit's TTFB starts when text is on the wire
+                stats.first_text_sent_at = time.perf_counter()
+            elif isinstance(out, ops.Audio):
+                if stats.first_audio_at is None:
+                    emitter.start_segment(segment_id=stats.context_id)
+                    stats.first_audio_at = time.perf_counter()
+                    stats.first_step_time_ms = out.step_time
+                stats.audio_bytes += len(out.pcm)
+                emitter.push(out.pcm)
+            elif isinstance(out, ops.Words):
+                for w in out.words:
+                    emitter.push_timed_transcript(
+                        TimedString(text=w.text, start_time=w.start, end_time=w.end)
+                    )
+            elif isinstance(out, ops.Phonemes):
+                self.phoneme_timestamps.extend(out.items)
+            elif isinstance(out, ops.Reconnect):
+                await self._reconnect(machine, out, emitter, stats)
+                return
+            elif isinstance(out, ops.Finished):
+                stats.done = True
+                if out.nothing_said and self._pushed_text.strip():
+                    # e.g. only "...": LiveKit still wants audio
                     emitter.start_segment(segment_id=stats.context_id)
                     emitter.push(b"\x00\x00" * (self._opts.sample_rate // 100))
-                stats.done = True
-                return
-            if isinstance(item, APIConnectionError):  # socket dropped, or stalled
-                if await self._resume(turn, stats, item, stalled=isinstance(item, APITimeoutError)):
-                    return
-                continue
-            if isinstance(item, BaseException):
-                raise item
-            if isinstance(item, protocol.Chunk):
-                pcm = self._decode_chunk(item, width)
-                if not pcm:
-                    continue
-                if not started:
-                    emitter.start_segment(segment_id=stats.context_id)
-                    started = True
-                if stats.first_audio_at is None:
-                    stats.first_audio_at = time.perf_counter()
-                    stats.first_step_time_ms = item.step_time
-                stats.audio_bytes += len(pcm)
-                route.pushed_s += len(pcm) / bytes_per_second
-                emitter.push(pcm)
-            elif isinstance(item, protocol.Timestamps):
-                if item.word_timestamps is not None and started:
-                    wt = item.word_timestamps
-                    words = route.aligner.align(list(wt.words), list(wt.start), list(wt.end))
-                    offset = route.word_ends[-1][0] if route.word_ends else 0
-                    for word in words:
-                        offset += len(word.text)
-                        route.word_ends.append((offset, word.end))
-                    push_words(route, words)
-            elif isinstance(item, protocol.PhonemeTimestamps):
-                pt = item.phoneme_timestamps
-                if pt is not None:
-                    shift = route.time_offset
-                    self.phoneme_timestamps.extend(
-                        (p, s + shift, e + shift)
-                        for p, s, e in zip(pt.phonemes, pt.start, pt.end, strict=False)
-                    )
-            elif isinstance(item, protocol.Error):
-                raise protocol.error_from_event(item)
-            elif isinstance(item, protocol.Done):
-                stats.done = True
-                self._tts.pool.mark_healthy()
-                if route.word_ends:
-                    push_words(route, route.aligner.finish())
-                elif self._opts.word_timestamps and started:
-                    self._tts._warn_once(
-                        "no-timestamps",
-                        "Cartesia sent no word timestamps; the transcript falls back to LLM text",
-                    )
-                return
+            elif isinstance(out, ops.Failed):
+                raise out.error
+            else:
+                self._act_now([out])
+        if lost is not None and not machine.finished:
+            await self._act(machine, machine.socket_lost(lost, _now()), emitter, stats)
 
-    def _decode_chunk(self, chunk: protocol.Chunk, width: int) -> bytes:
-        """16-bit PCM of one chunk; a malformed one is skipped (and said once)."""
-        if not chunk.data:
-            return b""
+    def _act_now(self, outputs: list[ops.Output]) -> None:
+        """The outputs that need no waiting (also from a ``finally`` of a cancelled task)."""
+        for out in outputs:
+            if isinstance(out, ops.Release | ops.Cancel):
+                if out.context_id == self._routed:
+                    self._routed = None
+                if isinstance(out, ops.Cancel):
+                    self._socket.cancel(out.context_id)
+                else:
+                    self._socket.release(out.context_id, completed=out.completed)
+                    if out.completed:
+                        self._tts.pool.mark_healthy()
+            elif isinstance(out, ops.Warn):
+                self._tts._warn_once(out.key, out.message)
+            elif isinstance(out, ops.Log):
+                logger.warning(out.message, extra=out.extra)
+
+    async def _reconnect(
+        self, machine: TurnMachine, out: ops.Reconnect, emitter: tts.AudioEmitter, stats: TurnStats
+    ) -> None:
+        if out.replace_socket:
+            self._tts.pool.discard(self._socket)  # never hand a silent socket out again
         try:
-            raw = base64.b64decode(chunk.data, validate=True)
-        except binascii.Error:
-            self._tts._warn_once("bad-base64", "skipped a Cartesia chunk that is not base64")
-            return b""
-        if len(raw) % width:
-            # Whole samples always; a stray partial one would shift every later sample.
-            self._tts._warn_once("odd-chunk", "skipped a Cartesia chunk of partial samples")
-            return b""
-        return decode_to_s16(raw, self._opts.encoding)
-
-    async def _resume(
-        self, turn: _Turn, stats: TurnStats, reason: APIError, *, stalled: bool
-    ) -> bool:
-        """Continue the turn in a new context on a new socket. True = the turn is complete."""
-        route = turn.route
-        if stalled:
-            route.socket.cancel(route.context_id)
-            self._tts.pool.discard(route.socket)  # never hand a stalled socket out again
-        else:
-            route.socket.release(route.context_id)
-        # Word timestamps say which words were heard. None yet is fine early on (the first
-        # word is still playing); none after a while means the server sends none.
-        locatable = self._opts.word_timestamps and (
-            route.word_ends or route.pushed_s < _FIRST_WORD_MAX_S
-        )
-        if route.pushed_s > 0 and not locatable:
-            raise APIConnectionError(
-                f"{reason.message}; cannot resume mid-turn without word timestamps"
-            ) from None
-        unheard = route.aligner.sent_text[route.heard_offset() :]
-        if turn.ended and not is_speakable(unheard):
-            logger.warning(
-                "Cartesia did not finish the context, but all of its audio arrived",
-                extra={"context_id": route.context_id, "reason": reason.message},
-            )
-            stats.done = True
-            return True
-        if stats.resumes >= MAX_RESUMES:
-            raise reason
-        stats.resumes += 1
-        logger.warning(
-            "resuming the turn on a new Cartesia socket",
-            extra={
-                "context_id": stats.context_id,
-                "reason": reason.message,
-                "resume": stats.resumes,
-                "unheard_chars": len(unheard),
-            },
-        )
-        socket, _ = await self._tts.pool.acquire(self._conn_options.timeout, self._ticket)
-        new_route = self._open_route(
-            socket, f"{stats.context_id}-r{stats.resumes}", route.time_offset + route.pushed_s
-        )
-        resend = unheard.lstrip()
-        if is_speakable(resend):
-            await socket.send(protocol.generation_frame(new_route.base, resend))
-            new_route.aligner.add_sent_text(resend)
-            turn.last_send_at = time.monotonic()
-        if turn.ended:
-            await socket.send(protocol.end_frame(new_route.base))
-        turn.switch(new_route)
-        return False
+            socket, _ = await self._tts.pool.acquire(self._conn_options.timeout, self._ticket)
+        except APIError as exc:
+            await self._act(machine, machine.abort(exc), emitter, stats)
+            return
+        self._socket = socket
+        self._routed = socket.open_context(machine.context_id, self._inbox).context_id
+        await self._act(machine, machine.connected(_now()), emitter, stats)
 
     def _log_turn(self, stats: TurnStats) -> None:
         extra: dict[str, Any] = {
@@ -437,3 +279,7 @@ class SynthesizeStream(tts.SynthesizeStream):
         if stats.first_step_time_ms is not None:
             extra["server_step_time_ms"] = round(stats.first_step_time_ms, 1)
         logger.info("Cartesia turn finished", extra=extra)
+
+
+def _now() -> float:
+    return time.monotonic()

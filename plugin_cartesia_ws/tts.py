@@ -148,9 +148,8 @@ class TTS(tts.TTS):
             sample_rate=sample_rate,
             num_channels=1,
         )
-        policy = policy_for("sentence" if is_given(tokenizer) else chunking)
-        if max_buffer_delay_ms is not None:
-            policy = replace(policy, max_buffer_delay_ms=max_buffer_delay_ms)
+        self._max_buffer_delay_ms = max_buffer_delay_ms  # kept across update_options(chunking=)
+        policy = self._policy("sentence" if is_given(tokenizer) else chunking)
         if isinstance(emotion, str):
             emotion = [emotion]
         self._opts = _TTSOptions(
@@ -201,6 +200,13 @@ class TTS(tts.TTS):
     @property
     def pool(self) -> SocketPool:
         return self._pool
+
+    def _policy(self, chunking: str | ChunkingPolicy) -> ChunkingPolicy:
+        """The policy, with the constructor's ``max_buffer_delay_ms`` unless it sets its own."""
+        policy = policy_for(chunking)
+        if self._max_buffer_delay_ms is not None and policy.max_buffer_delay_ms is None:
+            policy = replace(policy, max_buffer_delay_ms=self._max_buffer_delay_ms)
+        return policy
 
     def _options_snapshot(self) -> _TTSOptions:
         """A stream's own copy: update_options() never changes a running turn."""
@@ -285,7 +291,7 @@ class TTS(tts.TTS):
         if is_given(use_normalized_timestamps):
             opts.use_normalized_timestamps = use_normalized_timestamps
         if is_given(chunking):
-            opts.chunking = policy_for(cast(str | ChunkingPolicy, chunking))
+            opts.chunking = self._policy(cast(str | ChunkingPolicy, chunking))
         if is_given(api_version) and api_version != opts.api_version:
             opts.api_version = api_version
             self._pool.invalidate()  # the version is fixed per socket

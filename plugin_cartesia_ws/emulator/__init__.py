@@ -160,6 +160,10 @@ class CartesiaEmulator:
     def records(self) -> dict[str, ContextRecord]:
         return self._live.records
 
+    def version_of(self, context_id: str) -> str:
+        """The API version of the socket a context was served on."""
+        return self._live.socket_versions[self.record(context_id).socket_id]
+
     @property
     def sockets_opened(self) -> int:
         return self._live.stats["sockets_opened"]

@@ -24,11 +24,31 @@ FaultKind = Literal[
     "idle_close",  # socket: close after `seconds` without client messages
     "refuse",  # handshake: answer HTTP `status` instead of upgrading
     "inject",  # send raw `frames` before the context's first chunk ("{ctx}" = its id)
+    # Orders Cartesia does not document, and moments a client must survive:
+    "timings_first",  # all of a generation's word/phoneme timestamps before its audio
+    "timings_per_generation",  # timestamps only after the last chunk of each generation
+    "drop_idle",  # abort the socket once the context has had no work for `seconds`
+    # (after `after_chunks` chunks): a drop while the LLM pauses
+    "pause",  # after `after_chunks` chunks, send nothing for `seconds`, then carry on
+    "slow_handshake",  # socket: wait `seconds` before answering the upgrade
 ]
 CONTEXT_KINDS = frozenset(
-    {"drop", "close", "no_done", "stall", "stall_after", "error", "stale_frames", "inject"}
+    {
+        "drop",
+        "close",
+        "no_done",
+        "stall",
+        "stall_after",
+        "error",
+        "stale_frames",
+        "inject",
+        "timings_first",
+        "timings_per_generation",
+        "drop_idle",
+        "pause",
+    }
 )
-SOCKET_KINDS = frozenset({"idle_close", "refuse"})
+SOCKET_KINDS = frozenset({"idle_close", "refuse", "slow_handshake"})
 
 
 @dataclass

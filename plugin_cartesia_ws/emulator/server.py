@@ -125,6 +125,9 @@ async def _websocket(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE_KEY]
     key, version = _check_handshake(request, state)
     socket_faults = state.faults.take_for_socket(key)
+    slow = next((f for f in socket_faults if f.kind == "slow_handshake"), None)
+    if slow is not None:
+        await asyncio.sleep(slow.seconds)  # the fault itself: a handshake this slow
     refuse = next((f for f in socket_faults if f.kind == "refuse"), None)
     if refuse is not None:
         return web.Response(status=refuse.status, text=refuse.message)
@@ -168,6 +171,7 @@ class SocketSession:
         self.request_id = request_id
         self.idle_timeout_s = idle_timeout_s
         self.socket_id = state.next_socket_id()
+        state.socket_versions[self.socket_id] = version
         self.table = ContextTable(
             version=version,
             catalogue=state.config.catalogue,
@@ -185,6 +189,7 @@ class SocketSession:
         self.timer_changed = asyncio.Event()
         self.rng = random.Random(state.config.latency.seed + self.socket_id)
         self.closed = False
+        self.stalled: set[str] = set()  # stall_after fired: nothing more for these contexts
 
     async def run(self) -> None:
         self.state.socket_opened(self.key)
@@ -257,6 +262,8 @@ class SocketSession:
         task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
 
     def _wake(self, context_id: str) -> None:
+        if context_id in self.stalled:
+            return  # a stalled context sends nothing more, not even a flush_done
         self.wakeups.setdefault(context_id, asyncio.Event()).set()
         worker = self.workers.get(context_id)
         if worker is None or worker.done():
@@ -310,7 +317,8 @@ class SocketSession:
                 wake.clear()
                 if self.table.has_pending_work(context_id):
                     continue
-                await wake.wait()
+                if await self._idle(context_id, wake, faults):
+                    return
                 continue
             if isinstance(item, Speak):
                 keep_going = await self._speak(context_id, item, faults)
@@ -327,6 +335,20 @@ class SocketSession:
                 stop.clear()
             self.timer_changed.set()
             self.state.changed()
+
+    async def _idle(self, context_id: str, wake: asyncio.Event, faults: ContextFaults) -> bool:
+        """Wait for more work; True when a ``drop_idle`` fault dropped the socket meanwhile."""
+        drop = faults.first("drop_idle")
+        record = self.state.record_for(context_id, self.key, self.socket_id)
+        if drop is None or record.chunks_sent < drop.after_chunks:
+            await wake.wait()
+            return False
+        try:
+            await asyncio.wait_for(wake.wait(), drop.seconds)
+        except TimeoutError:
+            faults.faults.remove(drop)
+            return await self._fire(context_id, Fault("drop"))
+        return False
 
     async def _speak(self, context_id: str, item: Speak, faults: ContextFaults) -> bool:
         """Render, then release chunks on the latency model's schedule. False = stop worker."""
@@ -351,6 +373,25 @@ class SocketSession:
         inject = faults.first("inject")
         if inject is not None and record.chunks_sent == 0:
             await self._inject(context_id, inject.frames)
+
+        def timings(chunk: Any) -> list[dict]:
+            return timing_events(
+                chunk,
+                context_id,
+                item.flush_id,
+                offset,
+                words=req.add_timestamps,
+                phonemes=req.add_phoneme_timestamps,
+            )
+
+        # Orders Cartesia does not document: all of a generation's timestamps before its
+        # audio, or only after it; by default each chunk's right after that chunk.
+        order = next((k for k in ("timings_first", "timings_per_generation") if faults.has(k)), "")
+        later = [e for chunk in plan for e in timings(chunk)] if order else []
+        if order == "timings_first":
+            if not await self._send_all(later):
+                return False
+            later = []
         for chunk in plan:
             if self.table.should_stop(context_id):
                 break
@@ -361,20 +402,31 @@ class SocketSession:
             ):
                 return False
             record.add_audio(chunk.audio, self.state.config.record_audio)
-            for event in timing_events(
-                chunk,
-                context_id,
-                item.flush_id,
-                offset,
-                words=req.add_timestamps,
-                phonemes=req.add_phoneme_timestamps,
-            ):
-                await self._send(event)
+            if not order and not await self._send_all(timings(chunk)):
+                return False
+            if await self._pause_fault(context_id, faults, record.chunks_sent):
+                break
             fault = faults.due_after_chunk(record.chunks_sent)
             if fault is not None and await self._fire(context_id, fault):
                 return False
+        if not await self._send_all(later):
+            return False
         ctx.audio_seconds = offset + rendering.duration
         return True
+
+    async def _send_all(self, events: list[dict]) -> bool:
+        for event in events:
+            if not await self._send(event):
+                return False
+        return True
+
+    async def _pause_fault(self, context_id: str, faults: ContextFaults, chunks: int) -> bool:
+        """A ``pause`` fault: silence for its seconds, once; True if cancelled meanwhile."""
+        pause = faults.first("pause")
+        if pause is None or chunks < pause.after_chunks:
+            return False
+        faults.faults.remove(pause)
+        return await self._pause(context_id, pause.seconds)
 
     async def _inject(self, context_id: str, frames: list[str]) -> None:
         """Raw frames, as a broken or newer server might send them."""
@@ -400,6 +452,7 @@ class SocketSession:
             self.closed = True
             return True
         if fault.kind == "stall_after":
+            self.stalled.add(context_id)
             return True
         err = ProtocolError(fault.status, fault.code, "Injected error", fault.message, context_id)
         for out in self.table.fail(context_id, err):

@@ -126,6 +126,7 @@ class EmulatorState:
         self.records: dict[str, ContextRecord] = {}
         self.tokens: dict[str, float] = {}
         self.stats: Counter[str] = Counter()
+        self.socket_versions: dict[int, str] = {}  # socket id -> its Cartesia-Version
         self.open_sockets_by_key: Counter[str] = Counter()
         self._gates: dict[str, ConcurrencyGate] = {}
         self._socket_ids = 0

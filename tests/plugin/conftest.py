@@ -84,6 +84,13 @@ async def run_turn(
     return result
 
 
+async def connected(tts: plugin_cartesia_ws.TTS) -> None:
+    """Until a connect under way (prewarm, background reconnect) has finished client-side."""
+    connecting = tts.pool._connecting
+    if connecting is not None:
+        await asyncio.wait_for(asyncio.shield(connecting), 5)
+
+
 def sentence_tokens(text: str) -> list[str]:
     """Split like a GPT tokenizer would: words with their leading space, punctuation apart."""
     tokens: list[str] = []
