@@ -16,8 +16,14 @@ from typing import Final
 
 # Words that open a phrase: a cut just before them is a natural pause.
 CONJUNCTIONS: Final = frozenset(
-    "and but or so because although though while whereas unless until since if when whenever"
-    " once after before than yet nor whether".split()
+    "but so because although though while whereas unless until since if when whenever"
+    " once after before than yet whether".split()
+)
+# "and"/"or" join clauses as often as single words ("accuracy and repeatability"), so a
+# pause before them ranks below a preposition; so does the start of a noun phrase.
+COORDINATORS: Final = frozenset("and or nor".split())
+PHRASE_OPENERS: Final = frozenset(
+    "the a an my your our their his her its this these those some any every each to".split()
 )
 RELATIVES: Final = frozenset("which who whom whose that where".split())
 PREPOSITIONS: Final = frozenset(
@@ -48,12 +54,15 @@ UNITS: Final = frozenset(
 _STRIP: Final = "\"'()[]{}«»“”‘’¿¡"
 
 # Ranks of a forced cut, best first. 0 = never at a deadline.
-PUNCTUATION, BEFORE_CONJUNCTION, BEFORE_RELATIVE, BEFORE_PREPOSITION, PLAIN = 5, 4, 3, 2, 1
+PUNCTUATION, BEFORE_CONJUNCTION, BEFORE_RELATIVE, BEFORE_PREPOSITION = 7, 6, 5, 4
+BEFORE_AND_OR, BEFORE_PHRASE, PLAIN = 3, 2, 1
 RANK_NAMES: Final = {
     PUNCTUATION: "punctuation",
     BEFORE_CONJUNCTION: "before a conjunction",
     BEFORE_RELATIVE: "before a relative pronoun",
     BEFORE_PREPOSITION: "before a preposition",
+    BEFORE_AND_OR: "before and/or",
+    BEFORE_PHRASE: "before a determiner or to",
     PLAIN: "plain word boundary",
 }
 
@@ -87,6 +96,10 @@ def rank(before: str, after: str | None, punctuated: bool) -> int:
         return BEFORE_RELATIVE
     if nxt in PREPOSITIONS:
         return BEFORE_PREPOSITION
+    if nxt in COORDINATORS:
+        return BEFORE_AND_OR
+    if nxt in PHRASE_OPENERS:
+        return BEFORE_PHRASE
     if nxt[:1] in "%&" or nxt in ("'s", "n't"):
         return 0
     return PLAIN
