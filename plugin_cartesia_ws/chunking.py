@@ -92,10 +92,17 @@ def is_cjk(ch: str) -> bool:
     )
 
 
+_ASCII_WORD_RE = re.compile(r"\S*[A-Za-z0-9]\S*")
+
+
 def count_words(text: str) -> int:
     """Whitespace words holding a letter or digit; each CJK character counts as a word."""
+    if "<" in text:
+        text = TAG_RE.sub(" ", text)
+    if text.isascii():  # the common case, without a Python loop over characters
+        return len(_ASCII_WORD_RE.findall(text))
     count = 0
-    for token in TAG_RE.sub(" ", text).split():
+    for token in text.split():
         cjk = sum(1 for ch in token if is_cjk(ch))
         count += cjk + any(ch.isalnum() and not is_cjk(ch) for ch in token)
     return count
@@ -271,6 +278,9 @@ class TextChunker:
         # "clause", "stall", "flush", "max_chars" or "deadline: <phrasing rank>".
         self.first_chunk_reason: str | None = None
         self._boundary_free = 0  # self._buffer[:this] has no whitespace or CJK punctuation
+        # _deadline_cut and _stall_cut of the current buffer, keyed by (length, chunks sent):
+        # the stream asks for next_deadline on every token until the first chunk leaves.
+        self._cut_cache: dict[str, tuple[tuple[int, int], Any]] = {}
 
     @property
     def policy(self) -> ChunkingPolicy:
@@ -338,14 +348,29 @@ class TextChunker:
             return None
         return self._first_token_at + limit
 
+    def _cached(self, name: str, compute: Any) -> Any:
+        key = (len(self._buffer), self._chunks_sent)
+        hit = self._cut_cache.get(name)
+        if hit is not None and hit[0] == key:
+            return hit[1]
+        value = compute()
+        self._cut_cache[name] = (key, value)
+        return value
+
     def _deadline_cut(self) -> tuple[int, int] | None:
+        return self._cached("deadline", self._find_deadline_cut)  # type: ignore[no-any-return]
+
+    def _find_deadline_cut(self) -> tuple[int, int] | None:
         """The best-ranked cut leaving at least ``deadline_min_words`` words (the latest
         among equals: more context for the voice, same latency), or None."""
         best: tuple[int, int] | None = None
         cuts = list(self._cuts())
+        words, counted = 0, 0
         for index, cut in enumerate(cuts):
             head = self._buffer[: cut.end]
-            if count_words(head) < self._policy.deadline_min_words:
+            words += count_words(self._buffer[counted : cut.end])  # cuts never split a word
+            counted = cut.end
+            if words < self._policy.deadline_min_words:
                 continue
             before = head.split()[-1] if head.split() else ""
             after = None
@@ -365,6 +390,7 @@ class TextChunker:
         ready = self._drain()
         rest, self._buffer = self._buffer, ""
         self._boundary_free = 0
+        self._cut_cache.clear()
         self._last_token_at = None
         if is_speakable(rest):
             if self._chunks_sent == 0:
@@ -426,6 +452,9 @@ class TextChunker:
         return cut.kind == "sentence"
 
     def _stall_cut(self) -> int | None:
+        return self._cached("stall", self._find_stall_cut)  # type: ignore[no-any-return]
+
+    def _find_stall_cut(self) -> int | None:
         """Clause mode, first chunk: the last complete word if min_first_words are there."""
         if not self._awaiting_first():
             return None

@@ -41,10 +41,17 @@ class ContextEvents:
         self._queue.put_nowait(item)
 
     async def get(self, timeout: float | None) -> ContextItem:
-        """Next event; raises TimeoutError after ``timeout`` seconds (None = wait forever)."""
+        """Next event; raises TimeoutError after ``timeout`` seconds (None = wait forever).
+
+        Queued events are returned at once: ``wait_for`` would spend a task, a timer and
+        three loop iterations per audio chunk, and let the reader (which routes a whole
+        socket read at once) pile up chunks faster than this turn drains them."""
+        if not self._queue.empty():
+            return self._queue.get_nowait()
         if timeout is None:
             return await self._queue.get()
-        return await asyncio.wait_for(self._queue.get(), timeout)
+        async with asyncio.timeout(timeout):
+            return await self._queue.get()
 
 
 class CartesiaSocket:

@@ -11,7 +11,6 @@ with no word lost. LiveKit itself never retries a stream that already produced a
 from __future__ import annotations
 
 import asyncio
-import base64
 import binascii
 import functools
 import time
@@ -244,9 +243,11 @@ class SynthesizeStream(tts.SynthesizeStream):
                 if deadline is None:
                     item = await input_ch.recv()
                 else:
-                    wait = max(0.0, deadline - time.monotonic())
-                    item = await asyncio.wait_for(input_ch.recv(), wait)
-            except TimeoutError:  # the LLM stalled: the policy may send what it holds
+                    # The chunker's first-chunk deadline or LLM stall. asyncio.timeout, not
+                    # wait_for: no extra task per token while the deadline is armed (issue 12).
+                    async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+                        item = await input_ch.recv()
+            except TimeoutError:  # the deadline passed: the policy may send what it holds
                 await send(chunker.poll(time.monotonic()))
                 continue
             except aio.ChanClosed:
@@ -360,7 +361,7 @@ class SynthesizeStream(tts.SynthesizeStream):
         if not chunk.data:
             return b""
         try:
-            raw = base64.b64decode(chunk.data, validate=True)
+            raw = protocol.decode_audio(chunk.data)  # issue 12: lenient fast path, then strict
         except binascii.Error:
             self._tts._warn_once("bad-base64", "skipped a Cartesia chunk that is not base64")
             return b""
