@@ -281,6 +281,7 @@ class TextChunker:
         # _deadline_cut and _stall_cut of the current buffer, keyed by (length, chunks sent):
         # the stream asks for next_deadline on every token until the first chunk leaves.
         self._cut_cache: dict[str, tuple[tuple[int, int], Any]] = {}
+        self._deadline_tried: tuple[int, int] | None = None
 
     @property
     def policy(self) -> ChunkingPolicy:
@@ -317,7 +318,11 @@ class TextChunker:
             return []
         end: int | None = None
         deadline = self._deadline_at()
-        if deadline is not None and now >= deadline and (cut := self._deadline_cut()):
+        cut = None
+        if deadline is not None and now >= deadline:
+            cut = self._deadline_cut()
+            self._deadline_tried = self._state()
+        if cut is not None:
             end, self.first_chunk_reason = cut[0], "deadline: " + RANK_NAMES[cut[1]]
         elif now >= self._last_token_at + self._policy.first_chunk_stall_s:
             end, self.first_chunk_reason = self._stall_cut(), "stall"
@@ -327,17 +332,22 @@ class TextChunker:
 
     def next_deadline(self) -> float | None:
         """When ``poll`` may release a chunk (clause mode's first chunk only), else None.
-        A deadline that has passed without an allowed cut is not returned: only a push can
-        change that, and every push polls."""
+        A deadline already tried on this text is not returned (only a push can change the
+        outcome, and every push polls), so a timer never spins; it is not searched for a
+        cut here either: the stream asks this on every token."""
         if not self._awaiting_first() or self._last_token_at is None:
             return None
         times: list[float] = []
         if self._stall_cut() is not None:
             times.append(self._last_token_at + self._policy.first_chunk_stall_s)
         deadline = self._deadline_at()
-        if deadline is not None and self._deadline_cut() is not None:
+        if deadline is not None and self._deadline_tried != self._state():
             times.append(deadline)
         return min(times, default=None)
+
+    def _state(self) -> tuple[int, int]:
+        """Identifies the buffer: it only grows by pushes and shrinks by sent chunks."""
+        return (len(self._buffer), self._chunks_sent)
 
     def _awaiting_first(self) -> bool:
         return self._policy.mode == "clause" and self._chunks_sent == 0
@@ -349,7 +359,7 @@ class TextChunker:
         return self._first_token_at + limit
 
     def _cached(self, name: str, compute: Any) -> Any:
-        key = (len(self._buffer), self._chunks_sent)
+        key = self._state()
         hit = self._cut_cache.get(name)
         if hit is not None and hit[0] == key:
             return hit[1]
@@ -439,6 +449,7 @@ class TextChunker:
             last_clause = cut if cut.kind != "word" else last_clause
         if last is not None and len(self._buffer) > limit:
             return (last_clause or last).end, "max_chars"
+        self._cut_cache["last"] = (self._state(), last)  # the stall cut, without a rescan
         return None
 
     def _is_ready(self, cut: Cut) -> bool:
@@ -458,7 +469,7 @@ class TextChunker:
         """Clause mode, first chunk: the last complete word if min_first_words are there."""
         if not self._awaiting_first():
             return None
-        last = _last_cut(self._cuts())
+        last: Cut | None = self._cached("last", lambda: _last_cut(self._cuts()))
         if last is None:
             return None
         end = last.end

@@ -24,17 +24,31 @@ from .log import WarnOnce, logger
 ContextItem = Any
 
 
+_EXPIRED = object()  # put by the watchdog timer: the waiting get() raises TimeoutError
+
+
 class ContextEvents:
-    """The server events of one context, in arrival order."""
+    """The server events of one context, in arrival order.
+
+    The watchdog is one lazy timer per context, not one per ``get``: each get only moves
+    the expiry later, and the timer, when it fires early, re-arms itself for the current
+    expiry. An audio chunk then costs no timer at all (issue 12: CPU per stream)."""
 
     def __init__(self, context_id: str) -> None:
         self.context_id = context_id
         self._queue: asyncio.Queue[ContextItem] = asyncio.Queue()
         self.last_event_at = 0.0
+        self._expires = 0.0
+        self._waiting = False
+        self._timer: asyncio.TimerHandle | None = None
 
     def put(self, item: ContextItem) -> None:
         self.last_event_at = time.monotonic()
         self._queue.put_nowait(item)
+
+    @property
+    def backlog(self) -> int:
+        return self._queue.qsize()
 
     def post(self, item: ContextItem) -> None:
         """An item from this side (an error, a marker): does not count as server activity."""
@@ -49,9 +63,38 @@ class ContextEvents:
         if not self._queue.empty():
             return self._queue.get_nowait()
         if timeout is None:
+            self.close()
             return await self._queue.get()
-        async with asyncio.timeout(timeout):
-            return await self._queue.get()
+        loop = asyncio.get_running_loop()
+        self._expires = loop.time() + timeout
+        if self._timer is None or self._timer.when() > self._expires:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = loop.call_at(self._expires, self._on_timer)
+        self._waiting = True
+        try:
+            item = await self._queue.get()
+        finally:
+            self._waiting = False
+        if item is _EXPIRED:
+            raise TimeoutError
+        return item
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        if not self._waiting:
+            return  # the next get() arms it again
+        loop = asyncio.get_running_loop()
+        if loop.time() >= self._expires:
+            self._queue.put_nowait(_EXPIRED)
+        else:
+            self._timer = loop.call_at(self._expires, self._on_timer)
+
+    def close(self) -> None:
+        """Stop the watchdog timer (the context is finished or no longer watched)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
 
 class CartesiaSocket:
@@ -93,7 +136,9 @@ class CartesiaSocket:
     def release(self, context_id: str, *, completed: bool = False) -> None:
         """The context is finished (done received, or nothing was ever sent)."""
         self.contexts_completed += completed
-        self.contexts.pop(context_id, None)
+        events = self.contexts.pop(context_id, None)
+        if events is not None:
+            events.close()
         self.last_used_at = time.monotonic()
         if self.close_when_idle and not self.contexts and not self._closing:
             self._closing = True
@@ -137,7 +182,10 @@ class CartesiaSocket:
             while True:
                 msg = await self.ws.receive()
                 if msg.type == aiohttp.WSMsgType.TEXT:
-                    self._route(msg.data)
+                    if self._route(msg.data):
+                        # That turn has not taken its previous event yet: let the turns run
+                        # before reading on, so a burst waits in the socket, not in memory.
+                        await asyncio.sleep(0)
                 elif msg.type == aiohttp.WSMsgType.BINARY:
                     self._warn_once("binary", "Cartesia sent a binary frame; skipped")
                 elif msg.type in (
@@ -164,28 +212,31 @@ class CartesiaSocket:
             if self.on_close is not None:
                 self.on_close(self)
 
-    def _route(self, raw: str) -> None:
+    def _route(self, raw: str) -> bool:
+        """Hand one server frame to its context; True if that context is behind (it still
+        holds an earlier event)."""
         try:
             event = protocol.parse_event(raw)
         except protocol.MalformedFrame as exc:
             self._warn_once(f"malformed:{exc}", "skipped a malformed Cartesia frame", str(exc))
-            return
+            return False
         if isinstance(event, protocol.UnknownEvent):
             self._warn_once(
                 f"type:{event.type}", "skipped a Cartesia event of unknown type", event.type
             )
-            return
+            return False
         context_id = getattr(event, "context_id", None)
         if context_id is None and isinstance(event, protocol.Error):
             # An error that names no context: every open context must hear about it.
             for events in list(self.contexts.values()):
                 events.put(event)
-            return
+            return False
         target = self.contexts.get(context_id) if context_id else None
         if target is None:
             self.stale_frames_dropped += 1  # a cancelled or finished context: never replayed
-            return
+            return False
         target.put(event)
+        return target.backlog > 1
 
     async def aclose(self) -> None:
         self._closing = True

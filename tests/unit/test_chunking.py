@@ -243,7 +243,9 @@ def test_stall_releases_the_complete_words_of_the_first_chunk() -> None:
     chunker = TextChunker("clause")
     for index, token in enumerate(["Let", " me", " check", " the", " weather"]):
         assert chunker.push(token, index * 0.05) == []
-    assert chunker.next_deadline() == pytest.approx(0.2 + 0.25)
+    assert chunker.next_deadline() == pytest.approx(0.25)  # the first-chunk deadline
+    assert chunker.poll(0.25) == []  # the only cut of four words would end on "the"
+    assert chunker.next_deadline() == pytest.approx(0.2 + 0.25)  # then the LLM stall
     assert chunker.poll(0.44) == []
     assert chunker.poll(0.45) == ["Let me check the "]
     assert chunker.next_deadline() is None
@@ -259,8 +261,9 @@ def test_stall_needs_min_first_words() -> None:
     chunker = TextChunker("clause")
     chunker.push("Let", 0.0)
     chunker.push(" me", 0.05)
-    assert chunker.next_deadline() is None  # "Let " is a single complete word
-    assert chunker.poll(10.0) == []
+    assert chunker.next_deadline() == pytest.approx(0.25)  # the deadline, not the stall:
+    assert chunker.poll(10.0) == []  # "Let " is a single complete word
+    assert chunker.next_deadline() is None  # tried on this text: no timer spins
     chunker.push(" see", 10.0)
     chunker.push(" what", 10.05)
     assert chunker.next_deadline() == pytest.approx(10.3)
