@@ -7,6 +7,8 @@ from typing import Any
 
 from .common import BASELINE, OURS, SHAPES, VARIANTS, target
 
+CPU_STREAMS = 8  # issue 12: client CPU per audio second compared at 8 concurrent streams
+
 NAMES = {
     "ours-clause": "ours (clause)",
     "ours-sentence": "ours (sentence)",
@@ -160,6 +162,38 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 note="whole client process (plugin + LiveKit's AudioEmitter + harness)",
             )
         )
+        base_levels = {lv["streams"]: lv for lv in scale["levels"][BASELINE]}
+        at8 = next((lv for lv in levels if lv["streams"] == CPU_STREAMS), None)
+        cpu_ratio = None
+        if at8 is not None and base_levels.get(CPU_STREAMS):
+            ours_cpu = at8["client_cpu_per_audio_s"]
+            base_cpu = base_levels[CPU_STREAMS]["client_cpu_per_audio_s"]
+            cpu_ratio = ours_cpu / base_cpu if ours_cpu and base_cpu else None
+        item = _ratio_target(
+            f"client CPU per second of audio at {CPU_STREAMS} streams, ours / baseline",
+            cpu_ratio,
+            0.8,
+            "baseline",
+        )
+        if at8 is not None and cpu_ratio is not None:
+            item["note"] = (
+                f"{at8['client_cpu_per_audio_s'] * 100:.3f} % vs "
+                f"{base_levels[CPU_STREAMS]['client_cpu_per_audio_s'] * 100:.3f} % of a core"
+            )
+        out.append(item)
+        memory = scale.get("memory", {})
+        if OURS in memory and BASELINE in memory:
+            ours_mem = memory[OURS]["traced_kib_per_stream"]
+            base_mem = memory[BASELINE]["traced_kib_per_stream"]
+            out.append(
+                target(
+                    "Python memory per open stream (tracemalloc), ours vs baseline",
+                    "below the baseline",
+                    f"{ours_mem} vs {base_mem} KiB",
+                    ours_mem < base_mem,
+                    f"{abs(base_mem - ours_mem):.1f} KiB {'under' if ours_mem < base_mem else 'over'}",
+                )
+            )
         first, last = levels[0], levels[-1]
         p95_ratio = None
         if first["ttfa"].get("p95") and last["ttfa"].get("p95"):
