@@ -424,3 +424,19 @@ def test_deadline_can_be_switched_off() -> None:
         ChunkingPolicy(first_chunk_deadline_s=0)
     with pytest.raises(ValueError, match="deadline_min_words"):
         ChunkingPolicy(deadline_min_words=0)
+
+
+def test_phrase_boundary_ranks() -> None:
+    from plugin_cartesia_ws import phrasing
+
+    assert phrasing.rank("table,", "for", punctuated=True) == phrasing.PUNCTUATION
+    assert phrasing.rank("nine", "but", punctuated=False) == phrasing.BEFORE_CONJUNCTION
+    assert phrasing.rank("book", "which", punctuated=False) == phrasing.BEFORE_RELATIVE
+    assert phrasing.rank("train", "from", punctuated=False) == phrasing.BEFORE_PREPOSITION
+    assert phrasing.rank("accuracy", "and", punctuated=False) == phrasing.BEFORE_AND_OR
+    assert phrasing.rank("increments", "the", punctuated=False) == phrasing.BEFORE_PHRASE
+    assert phrasing.rank("express", "train", punctuated=False) == phrasing.PLAIN
+    for before, after in (("the", "train"), ("twenty", "two"), ("$42", "dollars"), ("42", "%")):
+        assert phrasing.rank(before, after, punctuated=False) == 0, (before, after)
+    assert phrasing.rank("twenty", None, punctuated=False) == 0  # may continue as a number
+    assert phrasing.rank("train", None, punctuated=False) == phrasing.PLAIN
