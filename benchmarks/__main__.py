@@ -21,11 +21,12 @@ from typing import Any
 
 import psutil
 
-from . import bench_barge_in, bench_e2e, bench_scale, bench_ttfa, report
+from . import bench_barge_in, bench_corpus, bench_e2e, bench_scale, bench_ttfa, report
 from .common import FULL, QUICK, Emulator, Settings, settle_heap
 
 RESULTS = Path(__file__).parent / "results"
 BENCHMARKS = {
+    "corpus": bench_corpus,
     "ttfa": bench_ttfa,
     "e2e": bench_e2e,
     "barge_in": bench_barge_in,

@@ -17,6 +17,7 @@ from typing import Any
 
 from .common import (
     BASELINE,
+    OURS,
     SHAPE_BY_NAME,
     SHAPES,
     VARIANTS,
@@ -120,6 +121,7 @@ def report(turns: list[Turn], cold: list[Turn], warm: list[Turn]) -> dict[str, A
         }
         shapes[shape.name] = {
             "label": shape.label,
+            "group": shape.group,
             "text": shape.text,
             "lower_bound": bound,
             "engines": cells,
@@ -133,6 +135,8 @@ def report(turns: list[Turn], cold: list[Turn], warm: list[Turn]) -> dict[str, A
             "raw_ms": {v: raw_ms(_values(mine, v)) for v in VARIANTS}
             | {"lower_bound": raw_ms([t.lower_bound_s for t in mine if t.variant == BASELINE])},
         }
+    helped = [s["vs_baseline"].get(OURS) for s in shapes.values() if s["group"] != "short"]
+    helped_ratios = [r for r in helped if r is not None]
     overall_bound = summarize([t.lower_bound_s for t in turns if t.variant == BASELINE])
     overall = {v: summarize(_values(turns, v)) for v in VARIANTS}
     cold_cells = {v: summarize(_values(cold, v)) for v in VARIANTS}
@@ -145,6 +149,18 @@ def report(turns: list[Turn], cold: list[Turn], warm: list[Turn]) -> dict[str, A
         ),
         "turns_per_cell": len(_values(turns, BASELINE, SHAPES[0].name)),
         "shapes": shapes,
+        "per_shape": {
+            "ratios": {k: s["vs_baseline"].get(OURS) for k, s in shapes.items()},
+            "worst": max((r for r in helped_ratios), default=None),
+            "worst_any": max(
+                (s["vs_baseline"][OURS] for s in shapes.values() if s["vs_baseline"].get(OURS)),
+                default=None,
+            ),
+            "mean_early_or_long": round(sum(helped_ratios) / len(helped_ratios), 3)
+            if helped_ratios
+            else None,
+            "worst_early_or_long": max(helped_ratios, default=None),
+        },
         "overall": {
             "lower_bound": overall_bound,
             "engines": overall,

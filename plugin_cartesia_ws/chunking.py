@@ -5,7 +5,11 @@ it speaks every input as soon as it arrives, so the client owns the phrasing. Th
 
 * ``clause`` (default, fast path): the first chunk leaves as soon as it can stand alone (a
   sentence end after one word, a clause end after ``min_first_words`` words, or the last
-  complete word after an LLM stall of ``first_chunk_stall_s``); after that, whole sentences.
+  complete word after an LLM stall of ``first_chunk_stall_s``), and never later than
+  ``first_chunk_deadline_s`` after the first token: then it is cut at the best phrase
+  boundary among the words held (``phrasing.rank``: punctuation, then before a conjunction,
+  relative pronoun or preposition, never inside a number or after "the"), with at least
+  ``deadline_min_words`` words. After that, whole sentences.
 * ``sentence``: whole sentences of at least 20 characters, like the official plugin.
 * ``tokens``: everything up to the last word boundary at once; Cartesia's managed buffering
   does the phrasing.
@@ -32,6 +36,8 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple, get_args
+
+from .phrasing import PUNCTUATION, RANK_NAMES, rank
 
 ChunkingMode = Literal["clause", "sentence", "tokens"]
 CHUNKING_MODES: tuple[str, ...] = get_args(ChunkingMode)
@@ -86,10 +92,17 @@ def is_cjk(ch: str) -> bool:
     )
 
 
+_ASCII_WORD_RE = re.compile(r"\S*[A-Za-z0-9]\S*")
+
+
 def count_words(text: str) -> int:
     """Whitespace words holding a letter or digit; each CJK character counts as a word."""
+    if "<" in text:
+        text = TAG_RE.sub(" ", text)
+    if text.isascii():  # the common case, without a Python loop over characters
+        return len(_ASCII_WORD_RE.findall(text))
     count = 0
-    for token in TAG_RE.sub(" ", text).split():
+    for token in text.split():
         cjk = sum(1 for ch in token if is_cjk(ch))
         count += cjk + any(ch.isalnum() and not is_cjk(ch) for ch in token)
     return count
@@ -102,6 +115,11 @@ class ChunkingPolicy:
     mode: ChunkingMode = "clause"
     min_first_words: int = 3
     first_chunk_stall_s: float = 0.25
+    # The first chunk never waits for its clause longer than this after the first token
+    # (clause mode; None = wait for the clause): a 25-word first sentence with no comma
+    # would otherwise cost ~500 ms of LLM time before any audio.
+    first_chunk_deadline_s: float | None = 0.25
+    deadline_min_words: int = 4  # a forced cut never leaves a shorter first chunk
     max_chunk_chars: int = 300
     max_buffer_delay_ms: int | None = None
 
@@ -112,6 +130,11 @@ class ChunkingPolicy:
             raise ValueError("min_first_words must be >= 1")
         if not self.first_chunk_stall_s > 0:
             raise ValueError("first_chunk_stall_s must be > 0")
+        deadline = self.first_chunk_deadline_s
+        if deadline is not None and not deadline > 0:
+            raise ValueError("first_chunk_deadline_s must be > 0 (or None)")
+        if self.deadline_min_words < 1:
+            raise ValueError("deadline_min_words must be >= 1")
         if self.max_chunk_chars < 1:
             raise ValueError("max_chunk_chars must be >= 1")
         delay = self.max_buffer_delay_ms
@@ -249,8 +272,16 @@ class TextChunker:
         self._buffer = ""
         self._seen_text = False
         self._last_token_at: float | None = None
+        self._first_token_at: float | None = None
         self._chunks_sent = 0
+        # Why the first chunk left when it did (for benchmarks and logs): "sentence",
+        # "clause", "stall", "flush", "max_chars" or "deadline: <phrasing rank>".
+        self.first_chunk_reason: str | None = None
         self._boundary_free = 0  # self._buffer[:this] has no whitespace or CJK punctuation
+        # _deadline_cut and _stall_cut of the current buffer, keyed by (length, chunks sent):
+        # the stream asks for next_deadline on every token until the first chunk leaves.
+        self._cut_cache: dict[str, tuple[tuple[int, int], Any]] = {}
+        self._deadline_tried: tuple[int, int] | None = None
 
     @property
     def policy(self) -> ChunkingPolicy:
@@ -275,36 +306,112 @@ class TextChunker:
             return ready
         self._buffer += text
         self._last_token_at = now
-        return ready + self._drain()
+        if self._first_token_at is None:
+            self._first_token_at = now
+        ready += self._drain()
+        return ready + self.poll(now) if self._awaiting_first() else ready
 
     def poll(self, now: float) -> list[str]:
-        """Timer callback: the stalled first chunk when its deadline has passed."""
-        deadline = self.next_deadline()
-        if deadline is None or not now >= deadline:
+        """Timer callback (and every push): the first chunk, once its deadline or an LLM
+        stall has passed and a cut is allowed."""
+        if not self._awaiting_first() or self._last_token_at is None:
             return []
-        end = self._stall_cut()
+        end: int | None = None
+        deadline = self._deadline_at()
+        cut = None
+        if deadline is not None and now >= deadline:
+            cut = self._deadline_cut()
+            self._deadline_tried = self._state()
+        if cut is not None:
+            end, self.first_chunk_reason = cut[0], "deadline: " + RANK_NAMES[cut[1]]
+        elif now >= self._last_token_at + self._policy.first_chunk_stall_s:
+            end, self.first_chunk_reason = self._stall_cut(), "stall"
         if end is None:
             return []
         return [self._emit(end), *self._drain()]
 
     def next_deadline(self) -> float | None:
-        """When ``poll`` may release a chunk (clause mode's first chunk only), else None."""
-        if self._last_token_at is None or self._stall_cut() is None:
+        """When ``poll`` may release a chunk (clause mode's first chunk only), else None.
+        A deadline already tried on this text is not returned (only a push can change the
+        outcome, and every push polls), so a timer never spins; it is not searched for a
+        cut here either: the stream asks this on every token."""
+        if not self._awaiting_first() or self._last_token_at is None:
             return None
-        return self._last_token_at + self._policy.first_chunk_stall_s
+        times: list[float] = []
+        if self._stall_cut() is not None:
+            times.append(self._last_token_at + self._policy.first_chunk_stall_s)
+        deadline = self._deadline_at()
+        if deadline is not None and self._deadline_tried != self._state():
+            times.append(deadline)
+        return min(times, default=None)
+
+    def _state(self) -> tuple[int, int]:
+        """Identifies the buffer: it only grows by pushes and shrinks by sent chunks."""
+        return (len(self._buffer), self._chunks_sent)
+
+    def _awaiting_first(self) -> bool:
+        return self._policy.mode == "clause" and self._chunks_sent == 0
+
+    def _deadline_at(self) -> float | None:
+        limit = self._policy.first_chunk_deadline_s
+        if limit is None or self._first_token_at is None:
+            return None
+        return self._first_token_at + limit
+
+    def _cached(self, name: str, compute: Any) -> Any:
+        key = self._state()
+        hit = self._cut_cache.get(name)
+        if hit is not None and hit[0] == key:
+            return hit[1]
+        value = compute()
+        self._cut_cache[name] = (key, value)
+        return value
+
+    def _deadline_cut(self) -> tuple[int, int] | None:
+        return self._cached("deadline", self._find_deadline_cut)  # type: ignore[no-any-return]
+
+    def _find_deadline_cut(self) -> tuple[int, int] | None:
+        """The best-ranked cut leaving at least ``deadline_min_words`` words (the latest
+        among equals: more context for the voice, same latency), or None."""
+        best: tuple[int, int] | None = None
+        cuts = list(self._cuts())
+        words, counted = 0, 0
+        for index, cut in enumerate(cuts):
+            head = self._buffer[: cut.end]
+            words += count_words(self._buffer[counted : cut.end])  # cuts never split a word
+            counted = cut.end
+            if words < self._policy.deadline_min_words:
+                continue
+            before = head.split()[-1] if head.split() else ""
+            after = None
+            if index + 1 < len(cuts):  # the next word is complete only if a cut follows it
+                following = self._buffer[cut.end : cuts[index + 1].end].split()
+                after = following[0] if following else None
+            if cut.kind == "sentence":  # not taken by _drain: e.g. a held-back "1." list
+                score = PUNCTUATION
+            else:
+                score = rank(before, after, punctuated=cut.kind == "clause")
+            if score and (best is None or score >= best[1]):
+                best = (cut.end, score)
+        return best
 
     def flush(self) -> list[str]:
         """End of input (or a LiveKit flush): everything buffered, if it is speakable."""
         ready = self._drain()
         rest, self._buffer = self._buffer, ""
         self._boundary_free = 0
+        self._cut_cache.clear()
         self._last_token_at = None
         if is_speakable(rest):
+            if self._chunks_sent == 0:
+                self.first_chunk_reason = "flush"
             self._chunks_sent += 1
             ready.append(rest)
         return ready
 
-    def _emit(self, end: int) -> str:
+    def _emit(self, end: int, reason: str | None = None) -> str:
+        if self._chunks_sent == 0 and reason is not None:
+            self.first_chunk_reason = reason
         chunk, self._buffer = self._buffer[:end], self._buffer[end:]
         self._boundary_free = max(0, self._boundary_free - end)
         self._chunks_sent += 1
@@ -319,28 +426,30 @@ class TextChunker:
 
     def _drain(self) -> list[str]:
         chunks: list[str] = []
-        while (end := self._next_cut()) is not None:
-            chunks.append(self._emit(end))
+        while (cut := self._next_cut()) is not None:
+            chunks.append(self._emit(*cut))
         return chunks
 
-    def _next_cut(self) -> int | None:
-        """Where the next chunk ends, if one is ready. Over max_chunk_chars without a ready
-        cut: the last clause (else word) boundary within the limit, else the first after it."""
+    def _next_cut(self) -> tuple[int, str] | None:
+        """Where the next chunk ends, if one is ready, and why. Over max_chunk_chars without
+        a ready cut: the last clause (else word) boundary within the limit, else the first
+        after it."""
         if self._policy.mode == "tokens":
             last_cut = _last_cut(self._cuts())
-            return last_cut.end if last_cut else None
+            return (last_cut.end, "word") if last_cut else None
         limit = self._policy.max_chunk_chars
         last: Cut | None = None
         last_clause: Cut | None = None
         for cut in self._cuts():
             if cut.end > limit:
-                return (last_clause or last or cut).end
+                return (last_clause or last or cut).end, "max_chars"
             if self._is_ready(cut):
-                return cut.end
+                return cut.end, cut.kind
             last = cut
             last_clause = cut if cut.kind != "word" else last_clause
         if last is not None and len(self._buffer) > limit:
-            return (last_clause or last).end
+            return (last_clause or last).end, "max_chars"
+        self._cut_cache["last"] = (self._state(), last)  # the stall cut, without a rescan
         return None
 
     def _is_ready(self, cut: Cut) -> bool:
@@ -354,10 +463,13 @@ class TextChunker:
         return cut.kind == "sentence"
 
     def _stall_cut(self) -> int | None:
+        return self._cached("stall", self._find_stall_cut)  # type: ignore[no-any-return]
+
+    def _find_stall_cut(self) -> int | None:
         """Clause mode, first chunk: the last complete word if min_first_words are there."""
-        if self._policy.mode != "clause" or self._chunks_sent > 0:
+        if not self._awaiting_first():
             return None
-        last = _last_cut(self._cuts())
+        last: Cut | None = self._cached("last", lambda: _last_cut(self._cuts()))
         if last is None:
             return None
         end = last.end

@@ -5,10 +5,15 @@ Frames are built as the ``cartesia`` SDK's ``GenerationRequestParam`` /
 ``CancelContextRequest`` and parsed into its ``WebsocketResponse`` models, so the vendor's
 own schema is the contract. Dispatch is on ``type`` first: an ``error`` carries
 ``done: true`` and must never be mistaken for a normal end (the official plugin's bug).
+
+Validating a chunk frame against the SDK model costs ~1.5 us (measured), less than its
+``json.loads``; the SDK's own ``model_construct`` is ~20x slower than that, so there is no
+cheaper "plain parse" to swap in.
 """
 
 from __future__ import annotations
 
+import binascii
 import json
 from dataclasses import dataclass
 from typing import Any, cast
@@ -46,6 +51,7 @@ __all__ = [
     "end_frame",
     "cancel_frame",
     "parse_event",
+    "decode_audio",
     "error_from_event",
     "handshake_error",
     "close_error",
@@ -187,6 +193,17 @@ def parse_event(raw: str | bytes) -> WebsocketResponse | UnknownEvent:
     except pydantic.ValidationError as exc:
         fields = ", ".join(".".join(str(p) for p in e["loc"]) for e in exc.errors())
         raise MalformedFrame(f"{kind} frame with missing or invalid fields: {fields}") from None
+
+
+def decode_audio(data: str) -> bytes:
+    """A chunk's base64 audio. The lenient C decoder is ~3x faster than ``validate=True``;
+    it skips characters outside the alphabet, which a length check catches, and only then
+    the strict decoder runs (raising ``binascii.Error``)."""
+    raw = binascii.a2b_base64(data)
+    expected = len(data) // 4 * 3 - data.endswith("=") - data.endswith("==")
+    if len(data) % 4 or len(raw) != expected:
+        return binascii.a2b_base64(data, strict_mode=True)
+    return raw
 
 
 def error_from_event(event: Error, *, request_id: str | None = None) -> APIError:

@@ -158,12 +158,16 @@ class SynthesizeStream(tts.SynthesizeStream):
         while not machine.finished:
             deadline = machine.next_deadline()
             try:
-                if deadline is None:
+                if not inbox.empty():
+                    # queued events first, with no timer: an audio chunk costs no task or
+                    # timer of its own (issue 12: CPU per stream)
+                    context_id, item = inbox.get_nowait()
+                elif deadline is None:
                     context_id, item = await inbox.get()
                 else:
-                    context_id, item = await asyncio.wait_for(
-                        inbox.get(), max(0.0, deadline - _now())
-                    )
+                    # asyncio.timeout, not wait_for: no extra task per event
+                    async with asyncio.timeout(max(0.0, deadline - _now())):
+                        context_id, item = await inbox.get()
             except TimeoutError:
                 outputs = machine.tick(_now(), self._socket.last_frame_at)
             else:

@@ -20,7 +20,6 @@ wsproto; the outputs live in ``turn_outputs``.
 
 from __future__ import annotations
 
-import base64
 import binascii
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -350,7 +349,7 @@ class TurnMachine:
         if not chunk.data:
             return []
         try:
-            raw = base64.b64decode(chunk.data, validate=True)
+            raw = protocol.decode_audio(chunk.data)  # lenient fast path, then strict
         except binascii.Error:
             return [Warn("bad-base64", "skipped a Cartesia chunk that is not base64")]
         raw = ctx.carry + raw

@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.common import SHAPES
+
 ROOT = Path(__file__).resolve().parents[1]
-SECTIONS = ("ttfa", "e2e", "barge_in", "scale")
+SECTIONS = ("corpus", "ttfa", "e2e", "barge_in", "scale")
 TINY = [
     "--quick",
     "--turns=1",
@@ -49,13 +51,16 @@ def test_benchmarks_run_and_write_a_complete_report(tmp_path: Path) -> None:
         integrity = results[section]["integrity"]
         assert integrity["checked"] > 0 and integrity["all_ok"], (section, integrity)
 
-    assert set(results["ttfa"]["shapes"]) == {
-        "short",
-        "three",
-        "long_first",
-        "list",
-        "clause_start",
-    }
+    shapes = results["ttfa"]["shapes"]
+    assert list(shapes) == [shape.name for shape in SHAPES]
+    assert {s["group"] for s in shapes.values()} == {"early", "long", "short"}
+    assert set(results["ttfa"]["per_shape"]["ratios"]) == set(shapes)
+    corpus = results["corpus"]
+    assert corpus["corpus"]["replies"] >= 300
+    policies = corpus["policies"]
+    assert (
+        sum(policies["clause (deadline 250 ms)"]["reasons"].values()) == corpus["corpus"]["replies"]
+    )
     assert set(results["ttfa"]["overall"]["engines"]) == {
         "ours-clause",
         "ours-sentence",

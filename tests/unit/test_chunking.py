@@ -243,7 +243,9 @@ def test_stall_releases_the_complete_words_of_the_first_chunk() -> None:
     chunker = TextChunker("clause")
     for index, token in enumerate(["Let", " me", " check", " the", " weather"]):
         assert chunker.push(token, index * 0.05) == []
-    assert chunker.next_deadline() == pytest.approx(0.2 + 0.25)
+    assert chunker.next_deadline() == pytest.approx(0.25)  # the first-chunk deadline
+    assert chunker.poll(0.25) == []  # the only cut of four words would end on "the"
+    assert chunker.next_deadline() == pytest.approx(0.2 + 0.25)  # then the LLM stall
     assert chunker.poll(0.44) == []
     assert chunker.poll(0.45) == ["Let me check the "]
     assert chunker.next_deadline() is None
@@ -259,8 +261,9 @@ def test_stall_needs_min_first_words() -> None:
     chunker = TextChunker("clause")
     chunker.push("Let", 0.0)
     chunker.push(" me", 0.05)
-    assert chunker.next_deadline() is None  # "Let " is a single complete word
-    assert chunker.poll(10.0) == []
+    assert chunker.next_deadline() == pytest.approx(0.25)  # the deadline, not the stall:
+    assert chunker.poll(10.0) == []  # "Let " is a single complete word
+    assert chunker.next_deadline() is None  # tried on this text: no timer spins
     chunker.push(" see", 10.0)
     chunker.push(" what", 10.05)
     assert chunker.next_deadline() == pytest.approx(10.3)
@@ -344,3 +347,96 @@ def test_flush_mid_turn_keeps_the_spacing_of_what_follows() -> None:
     assert chunker.push(" Bye", 0.2) == [" friend. "]
     assert chunker.flush() == ["Bye"]
     assert chunker.chunks_sent == 3
+
+
+# ------------------------------------------------------------ first-chunk deadline
+def words_as_tokens(text: str) -> list[str]:
+    words = text.split(" ")
+    return [words[0]] + [" " + word for word in words[1:]]
+
+
+def test_long_first_sentence_without_comma_is_cut_at_the_deadline_before_a_preposition() -> None:
+    tokens = words_as_tokens(
+        "The fastest way into the city is the express train from the lower level of terminal"
+        " two and it takes twenty minutes."
+    )
+    events = stream(tokens)
+    # 20 ms tokens: " from" arrives at 0.20 s, " lower" (the first push past 0.25 s) at 0.26 s.
+    assert events[0] == (" level", "The fastest way into the city is the express train ")
+    assert [chunk for _, chunk in events[1:]] == [
+        "from the lower level of terminal two and it takes twenty minutes."
+    ]
+
+
+def test_deadline_timer_fires_without_a_new_token() -> None:
+    chunker = TextChunker("clause")
+    for index, token in enumerate(words_as_tokens("I booked a table for four people at")):
+        assert chunker.push(token, index * 0.02) == []
+    assert chunker.next_deadline() == pytest.approx(0.25)
+    assert chunker.poll(0.249) == []
+    assert chunker.poll(0.25) == ["I booked a table "]  # before "for", not after "people"
+    assert chunker.first_chunk_reason == "deadline: before a preposition"
+    assert chunker.next_deadline() is None
+
+
+def test_deadline_never_leaves_fewer_than_four_words_or_cuts_inside_a_number() -> None:
+    chunker = TextChunker(ChunkingPolicy(first_chunk_stall_s=5.0))
+    for index, token in enumerate(words_as_tokens("That comes to twenty two")):
+        assert chunker.push(token, index * 0.1) == []
+    # "That comes to twenty " has four words but ends inside a number; "That comes to "
+    # ends with "to" and has three: nothing may leave yet; only the stall timer is armed.
+    assert chunker.next_deadline() == pytest.approx(0.4 + 5.0)
+    assert chunker.poll(1.0) == []
+    assert chunker.push(" dollars", 1.0) == []
+    assert chunker.push(" and", 1.1) == ["That comes to twenty two dollars "]
+
+
+def test_deadline_prefers_punctuation_then_conjunctions_over_later_plain_boundaries() -> None:
+    chunker = TextChunker(ChunkingPolicy(min_first_words=10))
+    text = "Yes, the museum opens at nine but the gallery opens later today"
+    for index, token in enumerate(words_as_tokens(text)):
+        chunker.push(token, index * 0.01)
+    assert chunker.poll(0.3) == ["Yes, the museum opens at nine "]
+    assert chunker.first_chunk_reason == "deadline: before a conjunction"
+    chunker = TextChunker(ChunkingPolicy(min_first_words=10))
+    for index, token in enumerate(words_as_tokens("Well, one two three four, five six seven")):
+        chunker.push(token, index * 0.01)
+    assert chunker.poll(0.3) == ["Well, one two three four, "]
+    assert chunker.first_chunk_reason == "deadline: punctuation"
+
+
+def test_a_sentence_end_before_the_deadline_still_goes_first() -> None:
+    chunker = TextChunker("clause")
+    assert chunker.push("Of", 0.0) == []
+    assert chunker.push(" course", 0.02) == []
+    assert chunker.push("!", 0.04) == []
+    assert chunker.push(" The", 0.06) == ["Of course! "]
+    assert chunker.first_chunk_reason == "sentence"
+
+
+def test_deadline_can_be_switched_off() -> None:
+    policy = ChunkingPolicy(first_chunk_deadline_s=None)
+    tokens = words_as_tokens("The fastest way into the city is the express train today.")
+    assert chunks_of(tokens, policy) == [
+        "The fastest way into the city is the express train today."
+    ]
+    with pytest.raises(ValueError, match="first_chunk_deadline_s"):
+        ChunkingPolicy(first_chunk_deadline_s=0)
+    with pytest.raises(ValueError, match="deadline_min_words"):
+        ChunkingPolicy(deadline_min_words=0)
+
+
+def test_phrase_boundary_ranks() -> None:
+    from plugin_cartesia_ws import phrasing
+
+    assert phrasing.rank("table,", "for", punctuated=True) == phrasing.PUNCTUATION
+    assert phrasing.rank("nine", "but", punctuated=False) == phrasing.BEFORE_CONJUNCTION
+    assert phrasing.rank("book", "which", punctuated=False) == phrasing.BEFORE_RELATIVE
+    assert phrasing.rank("train", "from", punctuated=False) == phrasing.BEFORE_PREPOSITION
+    assert phrasing.rank("accuracy", "and", punctuated=False) == phrasing.BEFORE_AND_OR
+    assert phrasing.rank("increments", "the", punctuated=False) == phrasing.BEFORE_PHRASE
+    assert phrasing.rank("express", "train", punctuated=False) == phrasing.PLAIN
+    for before, after in (("the", "train"), ("twenty", "two"), ("$42", "dollars"), ("42", "%")):
+        assert phrasing.rank(before, after, punctuated=False) == 0, (before, after)
+    assert phrasing.rank("twenty", None, punctuated=False) == 0  # may continue as a number
+    assert phrasing.rank("train", None, punctuated=False) == phrasing.PLAIN

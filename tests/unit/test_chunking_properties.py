@@ -14,6 +14,7 @@ from plugin_cartesia_ws.chunking import (
     TAG_RE,
     ChunkingPolicy,
     TextChunker,
+    count_words,
 )
 
 SPELL_RE = re.compile(r"<spell>.*?</spell>", re.DOTALL)
@@ -118,3 +119,44 @@ def test_tokens_mode_holds_at_most_the_last_word(text: str, data: st.DataObject)
     if "<" not in held:
         assert not speakable(held[: last_space + 1])
     assert "".join(chunks) + held == text.lstrip()
+
+
+WORDY = st.lists(
+    st.sampled_from(
+        "the a to and but which from twenty two 42 percent dollars table train city book"
+        " quickly , . ! 3.14 Dr. e.g. I you".split()
+    ),
+    max_size=30,
+).map(" ".join)
+DEADLINE_POLICIES = [
+    ChunkingPolicy(),
+    ChunkingPolicy(first_chunk_deadline_s=0.05, first_chunk_stall_s=10.0),
+    ChunkingPolicy(first_chunk_deadline_s=0.05, deadline_min_words=2, max_chunk_chars=40),
+]
+NUMERIC = {"twenty", "two", "42", "3.14"}
+
+
+@FAST
+@given(text=WORDY, data=st.data())
+def test_a_deadline_cut_has_enough_words_and_never_splits_a_number(
+    text: str, data: st.DataObject
+) -> None:
+    policy = data.draw(st.sampled_from(DEADLINE_POLICIES))
+    chunker = TextChunker(policy)
+    chunks: list[str] = []
+    now = 0.0
+    for token in split_at(text, data.draw(st.lists(st.integers(0, len(text)), max_size=30))):
+        now += data.draw(st.sampled_from([0.0, 0.01, 0.1]))
+        chunks += chunker.poll(now)
+        chunks += chunker.push(token, now)
+    chunks += chunker.flush()
+    joined = "".join(chunks)
+    assert text.lstrip().startswith(joined)
+    assert not speakable(text.lstrip()[len(joined) :])
+    reason = chunker.first_chunk_reason or ""
+    if reason.startswith("deadline"):
+        first, rest = chunks[0].split(), "".join(chunks[1:]).split()
+        assert count_words(chunks[0]) >= policy.deadline_min_words
+        assert first[-1].lower() not in {"the", "a", "to", "and", "but", "which", "from", "I"}
+        if rest and first[-1].strip(",.!") in NUMERIC:
+            assert rest[0] not in NUMERIC | {"percent", "dollars"}
