@@ -108,7 +108,9 @@ async def test_a_voice_turn_is_heard_over_webrtc(
     heard_span = voiced_span(heard, HEARD_RATE)
     assert heard_span is not None
     heard_len, sent_len = heard_span[1] - heard_span[0], sent_span[1] - sent_span[0]
-    assert abs(heard_len - sent_len) < 0.15, (heard_len, sent_len)
+    # within 0.25 s: WebRTC's jitter buffer may stretch or squeeze a loaded receiver's
+    # playout by a few frames; a lost or repeated word would be 0.3 s and more
+    assert abs(heard_len - sent_len) < 0.25, (heard_len, sent_len)
     match = envelope_similarity(heard, sent, HEARD_RATE)
     other = EspeakVoice().render(STORY, sample_rate=HEARD_RATE).samples.astype(np.int16)
     control = envelope_similarity(heard, other, HEARD_RATE)
