@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 from aiohttp import BodyPartReader, web
 
-from .loopback import serve_on_loopback
+from plugin_cartesia_ws.emulator.serving import start_site
 
 # GPT-style pre-tokenization (the shape of tiktoken's cl100k pattern): words carry their
 # leading space, numbers come alone in groups of up to 3 digits, punctuation runs stand alone.
@@ -117,7 +117,7 @@ class FakeOpenAI:
                 web.get("/v1/models", self._models),
             ]
         )
-        self._runner, self.port = await serve_on_loopback(app)
+        self._runner, self.port = await start_site(app)
         return self
 
     async def aclose(self) -> None:
