@@ -24,6 +24,12 @@ def plots(results: dict[str, Any], out_dir: Path) -> list[str]:
         BASELINE: "#d62728",
     }
 
+    def save(fig: Any, name: str) -> None:
+        fig.tight_layout()
+        fig.savefig(out_dir / name, dpi=110)
+        plt.close(fig)
+        written.append(name)
+
     ttfa = results.get("ttfa", {})
     if ran(ttfa):
         fig, ax = plt.subplots(figsize=(14, 5.8))
@@ -65,22 +71,18 @@ def plots(results: dict[str, Any], out_dir: Path) -> list[str]:
         ax.set_ylabel("time to first audio (ms)")
         ax.set_title("TTFA while the LLM streams (median, p5–p95; ours (clause) / baseline above)")
         ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(out_dir / "ttfa.png", dpi=110)
-        plt.close(fig)
-        written.append("ttfa.png")
+        save(fig, "ttfa.png")
 
     e2e = results.get("e2e", {})
     if ran(e2e):
         fig, ax = plt.subplots(figsize=(6, 4))
-        data = [e2e["engines"][v]["raw_ms"] for v in e2e["engines"]]
-        ax.boxplot(data, tick_labels=[NAMES[v] for v in e2e["engines"]], whis=(5, 95))
-        ax.set_ylabel("e2e_latency (ms)")
-        ax.set_title("AgentSession end-to-end latency, three-sentence reply")
-        fig.tight_layout()
-        fig.savefig(out_dir / "e2e.png", dpi=110)
-        plt.close(fig)
-        written.append("e2e.png")
+        _boxes(
+            ax,
+            {v: e["raw_ms"] for v, e in e2e["engines"].items()},
+            "e2e_latency (ms)",
+            "AgentSession end-to-end latency, three-sentence reply",
+        )
+        save(fig, "e2e.png")
 
     barge = results.get("barge_in", {})
     if ran(barge):
@@ -89,14 +91,13 @@ def plots(results: dict[str, Any], out_dir: Path) -> list[str]:
         a1.hist(raw, bins=20, color=colors[OURS])
         a1.set_xlabel("aclose() -> cancel at the server (ms)")
         a1.set_title("ours: cancel on the wire (baseline sends none)")
-        data = [barge["engines"][v]["ttfa_after_interruption_raw_ms"] for v in (OURS, BASELINE)]
-        a2.boxplot(data, tick_labels=[NAMES[OURS], NAMES[BASELINE]], whis=(5, 95))
-        a2.set_ylabel("TTFA (ms)")
-        a2.set_title("TTFA of the turn after an interruption")
-        fig.tight_layout()
-        fig.savefig(out_dir / "barge_in.png", dpi=110)
-        plt.close(fig)
-        written.append("barge_in.png")
+        _boxes(
+            a2,
+            {v: barge["engines"][v]["ttfa_after_interruption_raw_ms"] for v in (OURS, BASELINE)},
+            "TTFA (ms)",
+            "TTFA of the turn after an interruption",
+        )
+        save(fig, "barge_in.png")
 
     scale = results.get("scale", {})
     if ran(scale):
@@ -104,27 +105,13 @@ def plots(results: dict[str, Any], out_dir: Path) -> list[str]:
         for v in (OURS, BASELINE):
             lv = scale["levels"][v]
             ns = [x["streams"] for x in lv]
-            a1.plot(
-                ns,
-                [x["ttfa"].get("median") for x in lv],
-                "o-",
-                color=colors[v],
-                label=f"{NAMES[v]} p50",
+            series = (
+                (a1, [x["ttfa"].get("median") for x in lv], "o-", f"{NAMES[v]} p50"),
+                (a1, [x["ttfa"].get("p95") for x in lv], "s--", f"{NAMES[v]} p95"),
+                (a2, [x["client_cpu_per_audio_s"] * 100 for x in lv], "o-", NAMES[v]),
             )
-            a1.plot(
-                ns,
-                [x["ttfa"].get("p95") for x in lv],
-                "s--",
-                color=colors[v],
-                label=f"{NAMES[v]} p95",
-            )
-            a2.plot(
-                ns,
-                [x["client_cpu_per_audio_s"] * 100 for x in lv],
-                "o-",
-                color=colors[v],
-                label=NAMES[v],
-            )
+            for ax, ys, style, label in series:
+                ax.plot(ns, ys, style, color=colors[v], label=label)
         for ax in (a1, a2):
             ax.set_xscale("log")
             ax.set_xlabel("concurrent streams")
@@ -134,8 +121,12 @@ def plots(results: dict[str, Any], out_dir: Path) -> list[str]:
         a2.set_ylim(bottom=0)
         a2.set_ylabel("client CPU per second of audio (% of a core)")
         a2.axhline(2.0, color="grey", linestyle=":")
-        fig.tight_layout()
-        fig.savefig(out_dir / "scale.png", dpi=110)
-        plt.close(fig)
-        written.append("scale.png")
+        save(fig, "scale.png")
     return written
+
+
+def _boxes(ax: Any, samples: dict[str, list[float]], ylabel: str, title: str) -> None:
+    """One box per engine, whiskers at p5 and p95 (the report's spread everywhere)."""
+    ax.boxplot(list(samples.values()), tick_labels=[NAMES[v] for v in samples], whis=(5, 95))
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)

@@ -74,8 +74,6 @@ class SocketSession:
         self.request = request
         self.ws = ws
         self.key = key
-        self.version = version
-        self.request_id = request_id
         self.idle_timeout_s = idle_timeout_s
         self.socket_id = state.next_socket_id()
         state.socket_versions[self.socket_id] = version

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from benchmarks import report
 from benchmarks.report.format import table
 
@@ -36,3 +38,10 @@ def test_the_committed_run_renders_every_section_with_whole_tables() -> None:
         while row < len(lines) and lines[row].startswith("|"):
             assert lines[row].count("|") == columns + 1, lines[row]
             row += 1
+
+
+def test_the_committed_run_plots_every_figure(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    written = report.plots(json.loads(RESULTS.read_text()), tmp_path)
+    assert written == ["ttfa.png", "e2e.png", "barge_in.png", "scale.png"]
+    assert all((tmp_path / name).stat().st_size > 0 for name in written)
