@@ -12,6 +12,7 @@ import signal
 import subprocess
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO
@@ -57,8 +58,7 @@ class ChildProcess:
         self.read_lines = read_lines
         self.on_line = on_line
         self.new_session = new_session
-        self.tail: list[str] = []
-        self._tail_lines = tail_lines
+        self.tail: deque[str] = deque(maxlen=tail_lines)  # the last lines, for error messages
         self.proc: subprocess.Popen[str] | None = None
         self._log: IO[str] | None = None
         self._reader: threading.Thread | None = None
@@ -77,6 +77,7 @@ class ChildProcess:
             stdout=subprocess.PIPE if self.read_lines else (self._log or subprocess.DEVNULL),
             stderr=subprocess.STDOUT,
             text=True,
+            errors="replace",  # a stray byte must not stop the reader
             start_new_session=self.new_session,
         )
         if self.read_lines:
@@ -97,7 +98,7 @@ class ChildProcess:
                 if self.on_line is not None:
                     self.on_line(line)
                 with self._cond:
-                    self.tail = [*self.tail[-(self._tail_lines - 1) :], line.rstrip("\n")]
+                    self.tail.append(line.rstrip("\n"))
                     self._lines_read += 1
                     self._cond.notify_all()
             self.proc.wait()  # the output ends as the child exits: take its status too
@@ -107,11 +108,6 @@ class ChildProcess:
             with self._cond:
                 self._output_ended = True
                 self._cond.notify_all()
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None, "not started"
-        return self.proc.pid
 
     @property
     def returncode(self) -> int | None:
@@ -152,7 +148,7 @@ class ChildProcess:
         return f"{self.name} exited with status {self.returncode}{where}{self._tail_text()}"
 
     def _tail_text(self) -> str:
-        return (": " + " | ".join(self.tail[-5:])) if self.tail else ""
+        return (": " + " | ".join(list(self.tail)[-5:])) if self.tail else ""
 
     def send_signal(self, sig: int) -> None:
         """To the child alone (a LiveKit worker drains its own job processes)."""

@@ -33,7 +33,7 @@ def test_waits_for_a_line_and_stops_with_sigterm(tmp_path: Path) -> None:
         assert proc.returncode is None
     assert proc.returncode == -signal.SIGTERM
     assert log.read_text() == "starting\nready\n"
-    assert proc.tail == ["starting", "ready"]
+    assert list(proc.tail) == ["starting", "ready"]
 
 
 @pytest.mark.parametrize("new_session", [False, True])
