@@ -310,7 +310,7 @@ class Simulation:
         where = " ".join(
             str(v) for v in (getattr(source, "provider", ""), getattr(source, "model", "")) if v
         )
-        message = f"{kind}{f' ({where})' if where else ''}: {getattr(err, 'error', err)}"
+        message = f"{kind}{f' ({where})' if where else ''}: {worker.describe_error(err)}"
         self.errors.append(message)
         if not getattr(err, "recoverable", True) and self.fatal is None:
             # LiveKit gave up on this request after its retries: the turn cannot complete
@@ -338,6 +338,11 @@ class Simulation:
     # ------------------------------------------------------------------ control
     async def start(self) -> None:
         await self.session.start(worker.build_agent(self.settings))
+        # a TTS that cannot speak at all (bad key, refused handshake) is known as soon as
+        # the session's prewarm opens its socket: say so before the user speaks
+        problem = await worker.tts_problem(self.session.tts)
+        if problem is not None:
+            raise SimulationError(f"TTS: {problem}")
         if self.settings.agent_greeting:  # what the worker's entrypoint does
             before = self.assistant_count()
             self.session.say(self.settings.agent_greeting)

@@ -16,6 +16,7 @@ from typing import Any
 from livekit.agents import (
     Agent,
     AgentSession,
+    APIStatusError,
     JobContext,
     JobProcess,
     WorkerOptions,
@@ -162,6 +163,31 @@ def build_session(
     return session
 
 
+async def tts_problem(engine: tts.TTS | None, timeout: float = 10.0) -> str | None:
+    """Why `engine` cannot speak at all, known as soon as its socket opens: a bad key, no
+    TTS access, a wrong URL (the plugin logs it too). None when it connected, when only
+    retrying may help, or for a TTS without `check_connection` (TTS_PLUGIN=livekit)."""
+    check = getattr(engine, "check_connection", None)
+    if check is None:
+        return None
+    error = await check(timeout)
+    if isinstance(error, APIStatusError) and not error.retryable:
+        return describe_error(error)
+    return None
+
+
+def describe_error(error: object) -> str:
+    """One line for people, from an exception or LiveKit's wrapper of one (`TTSError`,
+    `LLMError`, ...: `.error`). LiveKit's `str(APIStatusError)` is `message='...',
+    status_code=401, retryable=False`: its message is the sentence."""
+    inner = getattr(error, "error", None)
+    if isinstance(inner, BaseException):
+        error = inner
+    if isinstance(error, APIStatusError):
+        return error.message
+    return str(error) or type(error).__name__
+
+
 # ---------------------------------------------------------------------- logging
 def _ms(value: Any) -> str:
     return f"{value * 1000:.0f} ms" if isinstance(value, int | float) else "n/a"
@@ -212,7 +238,12 @@ def attach_logging(session: AgentSession) -> None:
 
     @session.on("error")
     def _on_error(ev: ErrorEvent) -> None:
-        log.warning("session error from %s: %s", type(ev.source).__name__, ev.error)
+        log.warning(
+            "session error from %s: %s%s",
+            type(ev.source).__name__,
+            describe_error(ev.error),
+            "" if getattr(ev.error, "recoverable", True) else " (gave up on this reply)",
+        )
 
     @session.on("close")
     def _on_close(ev: CloseEvent) -> None:

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 
@@ -21,6 +22,7 @@ from livekit.agents import APIConnectionError, APIError, APIStatusError, APITime
 from .breaker import Breaker, ReconnectPolicy, Ticket
 from .connection import CartesiaSocket
 from .log import logger
+from .protocol import CartesiaStatusError, is_fatal
 
 Connect = Callable[[float], Awaitable[CartesiaSocket]]
 
@@ -50,6 +52,7 @@ class SocketPool:
         self._epoch = 0  # bumped by invalidate(): connects of an older epoch are stale
         self._closed = False
         self.last_error: APIError | None = None
+        self._reported: str | None = None  # the fatal cause logged last (logged once)
         self.sockets_opened = 0
         self.last_acquire_time = 0.0
         self.last_reused = False
@@ -81,6 +84,26 @@ class SocketPool:
         if self._socket is not None and self._socket.is_open:
             return
         self._start_connect(self._connect_timeout)
+
+    async def check(self, timeout: float) -> APIError | None:
+        """Open the socket if it is not open (as ``prewarm()``) and wait for it: None once it
+        is open, else the error that stopped it (already logged). Never raises an APIError."""
+        started = time.perf_counter()
+        while self._socket is None or not self._socket.is_open:
+            self.prewarm()
+            connecting = self._connecting
+            if connecting is None:  # closed, or backing off after a failure
+                return self.last_error or APIConnectionError("TTS is closed")
+            remaining = timeout - (time.perf_counter() - started)
+            try:
+                await asyncio.wait_for(asyncio.shield(connecting), max(remaining, 0))
+            except _Superseded:
+                continue
+            except APIError as exc:
+                return exc
+            except TimeoutError:
+                return APITimeoutError(f"connecting to Cartesia timed out after {timeout:.1f}s")
+        return None
 
     def _start_connect(self, timeout: float) -> asyncio.Task[CartesiaSocket]:
         task = asyncio.create_task(self._open(timeout), name="cartesia-ws-connect")
@@ -121,19 +144,33 @@ class SocketPool:
     def _failed(self, error: APIError) -> None:
         self.last_error = error
         delay = self.breaker.failed(error.message, time.monotonic())
+        if is_fatal(error):
+            # A bad key, a refused grant, a wrong URL: no retry can help. Say it once per
+            # cause, as soon as it is known (prewarm: before the first reply), with what to do.
+            if self._reported != error.message:
+                self._reported = error.message
+                logger.error(
+                    "%s. The TTS cannot speak until this is fixed.",
+                    error.message,
+                    extra={"status_code": getattr(error, "status_code", None)},
+                )
+            return
         if self.failures == self.policy.breaker_threshold:
             logger.warning(
-                "Cartesia keeps failing; pausing connection attempts",
-                extra={"failures": self.failures, "pause_s": round(delay, 1), "error": str(error)},
+                "Cartesia keeps failing (%s); pausing connection attempts for %.0f s",
+                error.message,
+                delay,
+                extra={"failures": self.failures, "pause_s": round(delay, 1)},
             )
         else:
-            logger.info(
-                "Cartesia connection failed; backing off",
-                extra={
-                    "failures": self.failures,
-                    "retry_in_s": round(delay, 2),
-                    "error": str(error),
-                },
+            # the first failure of a series is worth a warning (a prewarm's has no request
+            # to report it); the next ones until the breaker opens are routine backoff
+            logger.log(
+                logging.WARNING if self.failures == 1 else logging.INFO,
+                "Cartesia connection failed (%s); backing off %.1f s",
+                error.message,
+                delay,
+                extra={"failures": self.failures, "retry_in_s": round(delay, 2)},
             )
 
     def _socket_closed(self, socket: CartesiaSocket) -> None:
@@ -151,6 +188,7 @@ class SocketPool:
     def mark_healthy(self) -> None:
         """A context completed: the server works, forget past failures."""
         self.breaker.succeeded()
+        self._reported = None
         self._idle_refreshes = 0
         self._schedule_refresh()
 
@@ -163,8 +201,8 @@ class SocketPool:
         refusal = self.breaker.admit(ticket, time.monotonic())
         if refusal is not None:
             last = self.last_error
-            if isinstance(last, APIStatusError) and not last.retryable:  # e.g. a bad key
-                raise APIStatusError(f"{refusal}", status_code=last.status_code, retryable=False)
+            if isinstance(last, APIStatusError) and is_fatal(last):  # e.g. a bad key
+                raise CartesiaStatusError(refusal, status_code=last.status_code, retryable=False)
             raise APIConnectionError(refusal, retryable=False)
         started = time.perf_counter()
         socket = self._socket

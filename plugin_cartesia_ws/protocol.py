@@ -52,8 +52,10 @@ __all__ = [
     "cancel_frame",
     "parse_event",
     "decode_audio",
+    "CartesiaStatusError",
     "error_from_event",
     "handshake_error",
+    "is_fatal",
     "close_error",
 ]
 
@@ -206,6 +208,27 @@ def decode_audio(data: str) -> bytes:
     return raw
 
 
+class CartesiaStatusError(APIStatusError):
+    """An ``APIStatusError`` whose ``str()`` is its message, a sentence for people.
+
+    LiveKit's ``APIStatusError.__str__`` renders ``message='...', status_code=401,
+    retryable=False``, and that is what users saw wherever the error was logged or printed
+    (LiveKit's "closing due to unrecoverable error", the worker's error line). The status and
+    ``retryable`` stay attributes, and in ``repr()``."""
+
+    def __str__(self) -> str:
+        return self.message
+
+
+# What the user can do about an error event, by Cartesia's error_code (the message alone
+# names the voice or model but not the setting that chose it).
+_EVENT_HINTS = {
+    "voice_not_found": "check the voice id (voice=, CARTESIA_VOICE in the worker)",
+    "model_not_found": "check the model id (model=, CARTESIA_MODEL in the worker)",
+    "model_sunsetted": "choose a current model (model=, CARTESIA_MODEL in the worker)",
+}
+
+
 def error_from_event(event: Error, *, request_id: str | None = None) -> APIError:
     """An ``error`` event -> APIStatusError with honest ``retryable`` (4xx but 408/429 fatal)."""
     title = event.title or "Cartesia error"
@@ -213,8 +236,10 @@ def error_from_event(event: Error, *, request_id: str | None = None) -> APIError
     message = event.message or (str(legacy) if legacy else "")
     code = f" [{event.error_code}]" if event.error_code else ""
     status = event.status_code if event.status_code is not None else 500
-    return APIStatusError(
-        f"Cartesia error {status}{code}: {title}: {message}".rstrip(": "),
+    hint = _EVENT_HINTS.get(event.error_code or "")
+    text = f"Cartesia error {status}{code}: {title}: {message}".rstrip(": ")
+    return CartesiaStatusError(
+        f"{text}: {hint}" if hint else text,
         status_code=status,
         request_id=event.request_id or request_id,
         body={"error_code": event.error_code, "context_id": event.context_id},
@@ -224,16 +249,27 @@ def error_from_event(event: Error, *, request_id: str | None = None) -> APIError
 
 _HANDSHAKE_HINTS = {
     401: "Cartesia rejected the API key (HTTP 401): check CARTESIA_API_KEY",
-    403: "Cartesia refused access (HTTP 403): the key lacks the tts grant",
-    404: "Cartesia does not know this API version or URL (HTTP 404): check api_version/base_url",
-    429: "Cartesia refused the connection: too many open WebSockets for this key (HTTP 429)",
+    403: "Cartesia refused access (HTTP 403): use a key with TTS access in CARTESIA_API_KEY",
+    404: (
+        "Cartesia does not know this URL or API version (HTTP 404): check CARTESIA_BASE_URL "
+        "(base_url=) and api_version"
+    ),
+    429: (
+        "Cartesia refused the connection: too many open WebSockets for this key (HTTP 429); "
+        "retrying: close other sessions on this key or raise its limit"
+    ),
 }
 
 
 def handshake_error(status: int, request_id: str | None = None) -> APIStatusError:
     """A refused upgrade; the message names the cause, never the key."""
     message = _HANDSHAKE_HINTS.get(status, f"Cartesia refused the WebSocket (HTTP {status})")
-    return APIStatusError(message, status_code=status, request_id=request_id, retryable=None)
+    return CartesiaStatusError(message, status_code=status, request_id=request_id, retryable=None)
+
+
+def is_fatal(error: APIError) -> bool:
+    """Retrying cannot help (a bad key, an unknown voice or URL): 4xx but 408/429."""
+    return isinstance(error, APIStatusError) and not error.retryable
 
 
 def close_error(close_code: int | None, *, while_owed: bool) -> APIConnectionError:

@@ -16,6 +16,7 @@ import aiohttp
 from livekit.agents import (
     APIConnectionError,
     APIConnectOptions,
+    APIError,
     APITimeoutError,
     tokenize,
     tts,
@@ -251,8 +252,16 @@ class TTS(tts.TTS):
         return CartesiaSocket(ws, request_id)
 
     def prewarm(self) -> None:
-        """Open the socket now (AgentSession calls this when the agent starts)."""
+        """Open the socket now (AgentSession calls this when the agent starts). A refusal
+        that no retry can fix (bad key, no TTS access, wrong URL) is logged at once as one
+        ERROR line naming the cause, so it is known before the first reply."""
         self._pool.prewarm()
+
+    async def check_connection(self, timeout: float = 10.0) -> APIError | None:
+        """Open the socket now (or join ``prewarm()``'s connect) and wait for it: None when
+        it is open, else the error that stopped it, e.g. ``APIStatusError(401)`` for a bad
+        key (``protocol.is_fatal`` tells whether retrying can help). Raises nothing."""
+        return await self._pool.check(timeout)
 
     # ------------------------------------------------------------ options
     def update_options(
