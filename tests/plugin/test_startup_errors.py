@@ -11,7 +11,7 @@ from livekit.agents import APIStatusError
 
 import plugin_cartesia_ws
 from plugin_cartesia_ws import protocol
-from plugin_cartesia_ws.emulator import Catalogue, CartesiaEmulator
+from plugin_cartesia_ws.emulator import CartesiaEmulator, Catalogue
 
 from .conftest import run_turn
 
