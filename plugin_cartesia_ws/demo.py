@@ -1,6 +1,7 @@
 """Smallest offline demo: the emulator speaks a sentence through this plugin into a WAV
-file, with nothing but a plain install (``pip install plugin-cartesia-ws``):
-``python -m plugin_cartesia_ws.demo``. ``make demo`` runs a full voice turn instead."""
+file, with nothing but a plain install from a checkout of this repository (``pip install .``;
+the package is not on PyPI): ``python -m plugin_cartesia_ws.demo``. ``make demo`` runs a
+full voice turn instead."""
 
 from __future__ import annotations
 

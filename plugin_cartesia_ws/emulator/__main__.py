@@ -12,8 +12,10 @@ import sys
 from . import CartesiaEmulator
 from .catalogue import Catalogue
 from .contexts import ContextRules
+from .extras import ExtraMissing
 from .pacing import LatencyModel
 from .state import DEV_API_KEY, EmulatorConfig
+from .voices import VoiceUnavailable
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -130,6 +132,12 @@ def main(argv: list[str] | None = None) -> None:
         asyncio.run(serve(config_from_args(args), no_gc=args.no_gc))
     except KeyboardInterrupt:
         sys.exit(0)
+    except (VoiceUnavailable, ExtraMissing) as exc:
+        # a missing optional package (eSpeak NG for --voice espeak, cryptography for --tls):
+        # one line naming what to install, not a traceback; 2 as for other usage errors
+        what = f"--voice {args.voice}: " if isinstance(exc, VoiceUnavailable) else ""
+        print(f"error: {what}{exc}", file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ import numpy as np
 
 from plugin_cartesia_ws.audio import resample_s16
 
+from .extras import install_hint
 from .rendering import (
     Rendering,
     TimedToken,
@@ -44,7 +45,7 @@ _POS_CHARACTER = 1
 _PARAM_RATE = 1
 _EVENT_LIST_END, _EVENT_WORD, _EVENT_PHONEME = 0, 1, 7
 
-_INSTALL_HINT = 'pip install "plugin-cartesia-ws[espeak]" (or: apt-get install espeak-ng)'
+_INSTALL_HINT = f"{install_hint('espeak')}, or apt-get install espeak-ng"
 _ESPEAK_VOICES = {
     "en": "en-us",
     "en-gb": "en",

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..audio import ENCODINGS, SAMPLE_RATES
+from .extras import install_hint
 from .messages import ProtocolError, bad_request
 
 MP3_BIT_RATES = (32000, 64000, 96000, 128000, 192000)
@@ -99,7 +100,7 @@ class Mp3Encoder:
                 501,
                 "mp3_unavailable",
                 "MP3 not available",
-                "This emulator has no MP3 encoder: install plugin-cartesia-ws[mp3] (lameenc).",
+                f"This emulator has no MP3 encoder (lameenc): {install_hint('mp3')}.",
             ) from None
         self.sample_rate = sample_rate
         self.bit_rate = mp3_bit_rate(sample_rate, bit_rate)

@@ -18,6 +18,8 @@ import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
+from .extras import ExtraMissing, install_hint
+
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 
 
@@ -40,9 +42,9 @@ def make_certificates(directory: Path, hosts: tuple[str, ...] = LOOPBACK_NAMES) 
         from cryptography.hazmat.primitives.asymmetric import ec
         from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
     except ImportError:
-        raise RuntimeError(
+        raise ExtraMissing(
             "--tls without --cert/--key needs the 'cryptography' package: "
-            "pip install 'plugin-cartesia-ws[tls]'"
+            f"{install_hint('tls')}, or pip install cryptography"
         ) from None
     directory.mkdir(parents=True, exist_ok=True)
     now = dt.datetime.now(dt.UTC)

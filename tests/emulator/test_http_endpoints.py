@@ -90,4 +90,4 @@ async def test_mp3_without_its_encoder_says_so(
     monkeypatch.setitem(sys.modules, "lameenc", None)  # as if the mp3 extra were missing
     mp3 = {"container": "mp3", "sample_rate": 44100, "bit_rate": 128000}
     status, _, body = await post(emu, "/tts/bytes", request(output_format=mp3))
-    assert status == 501 and b"plugin-cartesia-ws[mp3]" in body
+    assert status == 501 and b"pip install -e" in body and b".[mp3]" in body
