@@ -152,6 +152,8 @@ def make_token(
     """A join token for `room`; with `agent_name`, joining also dispatches that agent."""
     from livekit import api
 
+    from .preflight import dev_key_warning_quiet
+
     settings.require("LIVEKIT_API_KEY", "LIVEKIT_API_SECRET")
     token = (
         api.AccessToken(settings.livekit_api_key, settings.livekit_api_secret)
@@ -165,7 +167,8 @@ def make_token(
         token = token.with_room_config(
             api.RoomConfiguration(agents=[api.RoomAgentDispatch(agent_name=agent_name)])
         )
-    return token.to_jwt()
+    with dev_key_warning_quiet(settings.livekit_api_key, settings.livekit_api_secret):
+        return token.to_jwt()
 
 
 def _token(args: argparse.Namespace) -> int:

@@ -9,7 +9,9 @@ cases apart: nothing listens there, the server rejects the key or secret, or it 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import warnings
+from collections.abc import Iterator
 
 import aiohttp
 from livekit import api
@@ -52,9 +54,23 @@ async def check_livekit(settings: Settings, timeout: float = TIMEOUT_S) -> None:
         raise ServerCheckFailed(f"LIVEKIT_URL={url!r} is not usable: {e}") from None
 
 
-def check_livekit_sync(settings: Settings) -> None:
+# `livekit-server --dev`'s built-in key pair: known to everyone, for local use only.
+DEV_KEY_PAIR = ("devkey", "secret")
+
+
+@contextlib.contextmanager
+def dev_key_warning_quiet(api_key: str | None, api_secret: str | None) -> Iterator[None]:
+    """PyJWT warns (InsecureKeyLengthWarning, two lines) that a secret under 32 bytes is
+    insecure. For the dev server's well-known pair that is noise: its secret is public
+    anyway. For any other secret the warning stays, once, as PyJWT gives it."""
     with warnings.catch_warnings():
-        # PyJWT warns about secrets under 32 bytes (the dev server's "secret"); the server
-        # says so itself, and the warning's two lines would bury the one that matters
-        warnings.simplefilter("ignore")
+        if (api_key, api_secret) == DEV_KEY_PAIR:
+            from jwt.warnings import InsecureKeyLengthWarning
+
+            warnings.simplefilter("ignore", InsecureKeyLengthWarning)
+        yield
+
+
+def check_livekit_sync(settings: Settings) -> None:
+    with dev_key_warning_quiet(settings.livekit_api_key, settings.livekit_api_secret):
         asyncio.run(check_livekit(settings))

@@ -230,3 +230,21 @@ def test_no_command_prints_usage(
     err = capsys.readouterr().err
     for command in ("dev", "start", "console", "connect", "token", "simulate"):
         assert command in err
+
+
+@pytest.mark.parametrize(
+    ("key", "secret", "warned"),
+    [
+        ("devkey", "secret", False),  # livekit-server --dev's public pair: no noise
+        ("APIrealkey", "short-real-secret", True),  # a real short secret: keep PyJWT's warning
+    ],
+)
+def test_token_warns_about_short_secrets_except_the_dev_pair(
+    tmp_path: Path, key: str, secret: str, warned: bool
+) -> None:
+    env = {"LIVEKIT_URL": URL, "LIVEKIT_API_KEY": key, "LIVEKIT_API_SECRET": secret}
+    proc = _run_cli(["token", "--room", "r", "--identity", "me"], env, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    _parse(proc.stdout)
+    assert ("InsecureKeyLengthWarning" in proc.stderr) is warned, proc.stderr
+    assert secret not in proc.stderr
