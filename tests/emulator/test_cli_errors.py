@@ -4,12 +4,16 @@ the install command that works from a checkout, exit status 2, no traceback."""
 from __future__ import annotations
 
 import ctypes.util
+import os
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from plugin_cartesia_ws.emulator import __main__ as cli
-from plugin_cartesia_ws.emulator import espeak
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
@@ -21,15 +25,28 @@ def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
     return err.strip()
 
 
-def test_voice_espeak_without_espeak(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_voice_espeak_without_espeak(tmp_path: Path) -> None:
+    """In a child process: libespeak-ng, once loaded into this one by other tests, stays
+    loaded (dlopen finds it by name), and initialising it again breaks its global state."""
     if ctypes.util.find_library("espeak-ng"):
         pytest.skip("this machine has a system libespeak-ng: espeak cannot be missing here")
-    monkeypatch.setitem(sys.modules, "espeakng_loader", None)  # as if the extra were missing
-    monkeypatch.delenv("ESPEAK_NG_LIBRARY", raising=False)
-    monkeypatch.setattr(espeak._Espeak, "_instance", None)  # loaded by an earlier test
-    err = _run(["--voice", "espeak", "--port", "0"], capsys)
+    script = (
+        "import sys; sys.modules['espeakng_loader'] = None\n"  # as if the extra were missing
+        "from plugin_cartesia_ws.emulator.__main__ import main\n"
+        "main(['--voice', 'espeak', '--port', '0'])\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ESPEAK_NG_")}
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2, proc.stderr
+    err = proc.stderr.strip()
+    assert "Traceback" not in err and len(err.splitlines()) == 1, err
     assert err.startswith("error: --voice espeak: libespeak-ng could not be loaded")
     assert 'pip install -e ".[espeak]"' in err and "plugin-cartesia-ws[" not in err
 

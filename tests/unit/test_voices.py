@@ -337,7 +337,7 @@ def test_make_voice_kinds() -> None:
 def test_missing_library_is_reported_and_auto_falls_back(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_Espeak, "_instance", None)
     monkeypatch.setenv("ESPEAK_NG_LIBRARY", "/nonexistent/libespeak-ng.so")
-    with pytest.raises(VoiceUnavailable, match=r"pip install \"plugin-cartesia-ws\[espeak\]\""):
+    with pytest.raises(VoiceUnavailable, match=r"pip install -e \"\.\[espeak\]\""):
         EspeakVoice()
     with pytest.raises(VoiceUnavailable):
         make_voice("espeak")
