@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import pytest
-from livekit.agents import APIConnectOptions
+from livekit.agents import APIConnectOptions, APIStatusError
 
 import plugin_cartesia_ws
 from plugin_cartesia_ws.emulator import CartesiaEmulator
@@ -82,6 +82,18 @@ async def run_turn(
         await feeder
         await stream.aclose()
     return result
+
+
+async def failed_turn(
+    tts: plugin_cartesia_ws.TTS, tokens: list[str] | None = None
+) -> APIStatusError:
+    """A turn that must fail with an APIStatusError; closes the TTS; returns the error."""
+    try:
+        with pytest.raises(APIStatusError) as info:
+            await run_turn(tts, tokens or ["Hello."])
+    finally:
+        await tts.aclose()
+    return info.value
 
 
 async def connected(tts: plugin_cartesia_ws.TTS) -> None:

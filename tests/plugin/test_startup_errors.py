@@ -13,7 +13,7 @@ import plugin_cartesia_ws
 from plugin_cartesia_ws import protocol
 from plugin_cartesia_ws.emulator import CartesiaEmulator, Catalogue
 
-from .conftest import run_turn
+from .conftest import failed_turn, run_turn
 
 WRONG_KEY = "sk_car_wrong_key_do_not_log_4711"
 PLUGIN_LOGGER = "livekit.plugins.cartesia_ws"
@@ -101,12 +101,7 @@ async def test_an_unknown_voice_says_which_setting_to_check(
 ) -> None:
     async with CartesiaEmulator(voice="tone", catalogue=Catalogue(voices=frozenset({"v1"}))) as emu:
         tts = plugin_cartesia_ws.TTS(api_key=emu.api_key, base_url=emu.url, voice="nope")
-        try:
-            with pytest.raises(APIStatusError) as info:
-                await run_turn(tts, ["Hello."])
-        finally:
-            await tts.aclose()
-    err = info.value
+        err = await failed_turn(tts)
     assert err.status_code == 404 and not err.retryable
     assert str(err).startswith("Cartesia error 404 [voice_not_found]")
     assert "nope" in str(err) and "CARTESIA_VOICE" in str(err)

@@ -11,7 +11,7 @@ from livekit.agents import APIConnectionError, APIError, APIStatusError, APITime
 import plugin_cartesia_ws
 from plugin_cartesia_ws.emulator import CartesiaEmulator
 
-from .conftest import FAST, connected, run_turn, sentence_tokens
+from .conftest import FAST, connected, failed_turn, run_turn, sentence_tokens
 
 REPLY = "Sure! It is sunny and twenty two degrees in Paris today. Would you like the forecast?"
 
@@ -137,12 +137,7 @@ async def test_stale_frames_of_a_cancelled_context_never_reach_the_next_turn(
 
 async def test_bad_key_is_a_clear_non_retryable_error(emu: CartesiaEmulator) -> None:
     tts = plugin_cartesia_ws.TTS(api_key="sk_car_definitely_wrong", base_url=emu.url)
-    try:
-        with pytest.raises(APIStatusError) as info:
-            await run_turn(tts, ["Hello."])
-    finally:
-        await tts.aclose()
-    err = info.value
+    err = await failed_turn(tts)
     assert err.status_code == 401 and not err.retryable
     assert "API key" in err.message and "sk_car_definitely_wrong" not in repr(err)
 
@@ -158,13 +153,9 @@ async def test_error_frame_raises_instead_of_ending_silently(
 
 async def test_unknown_model_is_fatal_400(emu: CartesiaEmulator) -> None:
     tts = plugin_cartesia_ws.TTS(api_key=emu.api_key, base_url=emu.url, model="sonic-99")
-    try:
-        with pytest.raises(APIStatusError) as info:
-            await run_turn(tts, ["Hello."])
-    finally:
-        await tts.aclose()
-    assert info.value.status_code == 400 and not info.value.retryable
-    assert "model_not_found" in info.value.message
+    err = await failed_turn(tts)
+    assert err.status_code == 400 and not err.retryable
+    assert "model_not_found" in err.message and "CARTESIA_MODEL" in str(err)
 
 
 async def test_concurrency_limit_429_is_retryable() -> None:
