@@ -10,8 +10,10 @@ metrics. Both are used by ``python -m agent simulate`` and the end-to-end tests.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 import wave
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -75,6 +77,14 @@ class PlayedSegment:
     received_s: float = 0.0  # audio the TTS delivered
     played_s: float = 0.0  # audio actually heard (less when interrupted)
     interrupted: bool = False
+
+    def audio_bytes(self) -> bytes:
+        """Every byte the speaker received for this reply, played or not."""
+        return b"".join(bytes(f.data) for f in self.frames)
+
+    def sha256(self) -> str:
+        """Comparable with the emulator's `audio_sha256` for the reply's context."""
+        return audio_sha256(self.frames)
 
     def heard_pcm(self) -> np.ndarray:
         if not self.frames:
@@ -161,6 +171,30 @@ class TranscriptCollector(TextOutput):
         if self._current:
             self.replies.append(self._current)
         self._current = ""
+
+
+class AudioHash:
+    """SHA-256 and byte count of audio as it arrives, as the emulator records them per
+    context (`audio_sha256`, `audio_bytes`): equal means the very bytes the server sent."""
+
+    def __init__(self) -> None:
+        self._sha = hashlib.sha256()
+        self.bytes = 0
+
+    def add(self, audio: rtc.AudioFrame | bytes) -> None:
+        data = audio.data.tobytes() if isinstance(audio, rtc.AudioFrame) else audio
+        self._sha.update(data)
+        self.bytes += len(data)
+
+    def hexdigest(self) -> str:
+        return self._sha.hexdigest()
+
+
+def audio_sha256(audio: Iterable[rtc.AudioFrame | bytes]) -> str:
+    digest = AudioHash()
+    for piece in audio:
+        digest.add(piece)
+    return digest.hexdigest()
 
 
 def write_wav(path: str, pcm: np.ndarray, sample_rate: int) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from livekit.agents import AgentSession, APIConnectOptions, LanguageCode, llm, stt
+from livekit.agents import AgentSession, APIConnectOptions, LanguageCode, llm, stt, tts
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, NOT_GIVEN, NotGivenOr
 
 from plugin_cartesia_ws.pulse import Pulse
@@ -164,3 +164,40 @@ class SessionProbe:
 
     async def wait(self, condition: Callable[[], bool], timeout: float = 30.0) -> None:
         await self._changes.wait_until(condition, timeout)
+
+
+_WATCHED: dict[type, type] = {}
+
+
+def _watched_class(cls: type) -> type:
+    """A subclass of a stream class that shows each event to its watcher (no other change)."""
+    if cls not in _WATCHED:
+
+        async def __anext__(self: Any) -> tts.SynthesizedAudio:
+            ev = await cls.__anext__(self)  # type: ignore[attr-defined]
+            self._on_audio(ev)
+            return ev
+
+        watched = type(f"Watched{cls.__name__}", (cls,), {"__anext__": __anext__})
+        _WATCHED[cls] = watched
+    return _WATCHED[cls]
+
+
+def watch_tts_streams(
+    engine: tts.TTS, on_audio: Callable[[int, tts.SynthesizedAudio], None]
+) -> list[tts.SynthesizeStream]:
+    """Every stream `engine.stream()` opens from now on, in order; `on_audio(i, ev)` sees
+    each event stream `i` yields, before the session does (the frame is the one it plays)."""
+    streams: list[tts.SynthesizeStream] = []
+    original = engine.stream
+
+    def stream(*args: Any, **kwargs: Any) -> tts.SynthesizeStream:
+        s = original(*args, **kwargs)
+        index = len(streams)
+        s.__class__ = _watched_class(type(s))
+        s._on_audio = lambda ev: on_audio(index, ev)  # type: ignore[attr-defined]
+        streams.append(s)
+        return s
+
+    engine.stream = stream  # type: ignore[method-assign]
+    return streams

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import hashlib
 import json
 import logging
 import re
@@ -83,10 +82,6 @@ def words(text: str) -> list[str]:
     return re.findall(r"[a-z']+", text.lower())
 
 
-def pcm_bytes(segment) -> bytes:
-    return b"".join(bytes(f.data) for f in segment.frames)
-
-
 def espeak_seconds(text: str) -> float:
     return EspeakVoice().render(text, sample_rate=24000).duration
 
@@ -135,7 +130,7 @@ async def test_a_voice_turn_through_the_workers_session() -> None:
     assert 0.8 * expected < segment.played_s < 1.6 * expected
     ((context_id, record),) = emu.records.items()
     assert record.done_sent and not record.cancelled
-    assert hashlib.sha256(pcm_bytes(segment)).hexdigest() == record.audio_sha256
+    assert segment.sha256() == record.audio_sha256
     assert words(record.transcript) == words(REPLY)
     assert emu.sockets_opened == 1
 
@@ -213,9 +208,9 @@ async def test_barge_in_cancels_the_context_and_the_next_turn_reuses_the_socket(
     # no audio of the cancelled context played after the cut: the first segment is a
     # prefix of that context's audio and the second is exactly the next context's
     assert cancelled.audio is not None and completed.audio is not None
-    assert bytes(cancelled.audio).startswith(pcm_bytes(cut))
-    assert pcm_bytes(nxt) == bytes(completed.audio)
-    assert hashlib.sha256(pcm_bytes(nxt)).hexdigest() == completed.audio_sha256
+    assert bytes(cancelled.audio).startswith(cut.audio_bytes())
+    assert nxt.audio_bytes() == bytes(completed.audio)
+    assert nxt.sha256() == completed.audio_sha256
 
     # the next turn ran on the same warm socket
     assert emu.sockets_opened == 1
@@ -293,7 +288,7 @@ async def test_worker_entrypoint_with_the_real_tts_against_the_emulator(
     # what played is exactly what the server sent, at the configured rate
     for segment, record in zip(speaker.segments, (greeting_ctx, reply_ctx), strict=True):
         assert segment.frames[0].sample_rate == 16000
-        assert hashlib.sha256(pcm_bytes(segment)).hexdigest() == record.audio_sha256
+        assert segment.sha256() == record.audio_sha256
         assert np.abs(segment.heard_pcm()).max() > 1000
     assert emu.sockets_opened == 1  # prewarmed at start, reused by both turns
     (chat,) = fake.chat_requests
@@ -385,6 +380,18 @@ def test_simulate_without_any_stt_says_what_to_install(
     err = capsys.readouterr().err.strip()
     assert rc == 2 and len(err.splitlines()) == 1
     assert "no speech-to-text" in err and "OPENAI_API_KEY" in err and "faster-whisper" in err
+
+
+def test_simulate_says_what_is_wrong_with_empty_text_and_leaves_no_folder(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    for args in (["--say", ""], ["--say", "Hi", "--barge-in", "  "]):
+        assert simulate.main([*args, "--out-dir", str(out)]) == 2
+        err = capsys.readouterr().err.strip()
+        option = args[-2]
+        assert err == f"error: {option} needs some text to speak, not {args[-1]!r}"
+        assert not out.exists()
 
 
 def test_simulate_refuses_a_forced_component_that_is_not_configured(
