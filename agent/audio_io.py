@@ -95,14 +95,17 @@ class PlayedSegment:
 
 
 class VirtualSpeaker(AudioOutput):
-    """Accepts frames faster than real time and "plays" them on a virtual clock."""
+    """Accepts frames faster than real time and "plays" them on a virtual clock; with
+    ``instant``, a reply has played the moment the TTS has delivered all of it (for tests
+    and benchmarks whose figures end at the first frame)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, instant: bool = False) -> None:
         super().__init__(
             label="VirtualSpeaker",
             capabilities=AudioOutputCapabilities(pause=False),
             sample_rate=None,
         )
+        self.instant = instant
         self.segments: list[PlayedSegment] = []
         self._current: PlayedSegment | None = None
         self._finish_timer: asyncio.TimerHandle | None = None
@@ -111,6 +114,11 @@ class VirtualSpeaker(AudioOutput):
     @property
     def playing(self) -> bool:
         return self._current is not None
+
+    @property
+    def received_s(self) -> float:
+        """Seconds of audio received over all replies."""
+        return sum(s.received_s for s in self.segments)
 
     async def capture_frame(self, frame: rtc.AudioFrame) -> None:
         await super().capture_frame(frame)
@@ -127,7 +135,7 @@ class VirtualSpeaker(AudioOutput):
         segment = self._current
         if segment is None:
             return
-        remaining = segment.received_s - (time.time() - segment.started_at)
+        remaining = 0.0 if self.instant else segment.received_s - (time.time() - segment.started_at)
         loop = asyncio.get_running_loop()
         self._finish_timer = loop.call_later(
             max(remaining, 0.0), self._finish, segment, segment.received_s, False
@@ -139,7 +147,9 @@ class VirtualSpeaker(AudioOutput):
             return
         if self._finish_timer is not None:
             self._finish_timer.cancel()
-        heard = min(time.time() - segment.started_at, segment.received_s)
+        heard = segment.received_s
+        if not self.instant:
+            heard = min(time.time() - segment.started_at, heard)
         self._finish(segment, heard, True)
 
     def _finish(self, segment: PlayedSegment, position: float, interrupted: bool) -> None:

@@ -144,9 +144,10 @@ class SessionProbe:
     """Collects a session's conversation and lets a driver wait for a condition on it,
     re-checked whenever an item is added or the agent's state changes."""
 
-    def __init__(self, session: AgentSession) -> None:
+    def __init__(self, session: AgentSession, changes: Pulse | None = None) -> None:
+        """``changes``: a pulse to share, e.g. a VirtualSpeaker's ``playing_changed``."""
         self.items: list[llm.ChatMessage] = []
-        self._changes = Pulse()
+        self._changes = changes or Pulse()
         session.on("conversation_item_added", self._on_item)
         session.on("agent_state_changed", lambda _ev: self.pulse())
 

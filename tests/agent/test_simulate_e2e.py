@@ -19,7 +19,7 @@ from livekit.agents import AgentSession, vad
 from livekit.agents.testing import fake_job_context
 
 from agent import simulate, worker
-from agent.audio_io import TranscriptCollector, VirtualSpeaker, read_wav
+from agent.audio_io import VirtualSpeaker, read_wav
 from agent.offline_llm import LABEL, EchoLLM, echo_reply, tokens
 from agent.settings import Settings
 from plugin_cartesia_ws.emulator import CartesiaEmulator
@@ -221,22 +221,11 @@ GREETING = "Hi, I am the weather bot."
 
 
 async def test_worker_entrypoint_with_the_real_tts_against_the_emulator(
-    clean_env: pytest.MonkeyPatch,
+    clean_env: pytest.MonkeyPatch, headless_session: dict[str, object]
 ) -> None:
     """`entrypoint` builds everything from the environment: the real plugin TTS (no
     build_tts patching) talks to the emulator, the real OpenAI LLM to the fake. Only the
     room's audio track is replaced by a virtual speaker (the fake job's room is offline)."""
-    made: dict[str, object] = {}
-    real_build_session = worker.build_session
-
-    def build_session(settings: Settings, **kwargs: object) -> AgentSession:
-        session = real_build_session(settings, **kwargs)  # type: ignore[arg-type]
-        session.output.audio = made.setdefault("speaker", VirtualSpeaker())  # type: ignore[assignment]
-        session.output.transcription = made.setdefault("text", TranscriptCollector())  # type: ignore[assignment]
-        made["session"] = session
-        return session
-
-    clean_env.setattr(worker, "build_session", build_session)
     async with (
         FakeOpenAI(replies=[REPLY], ttft=0.1, token_interval=0.01) as fake,
         CartesiaEmulator(voice="auto") as emu,
@@ -254,8 +243,8 @@ async def test_worker_entrypoint_with_the_real_tts_against_the_emulator(
             worker.prewarm(ctx.proc)
             try:
                 await asyncio.wait_for(worker.entrypoint(ctx), 20)
-                session = made["session"]
-                speaker = made["speaker"]
+                session = headless_session["session"]
+                speaker = headless_session["speaker"]
                 assert isinstance(session, AgentSession) and isinstance(speaker, VirtualSpeaker)
                 assert type(session.tts).__module__.startswith("plugin_cartesia_ws")
 
@@ -277,9 +266,9 @@ async def test_worker_entrypoint_with_the_real_tts_against_the_emulator(
                 assert replies[0].metrics.get("llm_node_ttft") is not None
                 await asyncio.wait_for(played_out(2), 30)
             finally:
-                if "session" in made:
-                    await made["session"].aclose()  # type: ignore[attr-defined]
-                    await made["session"].tts.aclose()  # type: ignore[attr-defined]
+                if "session" in headless_session:
+                    await headless_session["session"].aclose()  # type: ignore[attr-defined]
+                    await headless_session["session"].tts.aclose()  # type: ignore[attr-defined]
 
     greeting_ctx, reply_ctx = emu.records.values()
     assert words(greeting_ctx.transcript) == words(GREETING)

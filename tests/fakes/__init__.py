@@ -2,12 +2,10 @@
 
 from agent.local_openai import FakeOpenAI, TranscriptionRequest, split_tokens
 
-from .livekit_io import CollectingTextOutput, InstantAudioOutput, StubTTS
+from .livekit_io import StubTTS
 
 __all__ = [
-    "CollectingTextOutput",
     "FakeOpenAI",
-    "InstantAudioOutput",
     "StubTTS",
     "TranscriptionRequest",
     "split_tokens",
