@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from typing import Any
 
 from livekit.agents import APIConnectOptions, llm
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS
+
+from .scripted import llm_tokens
 
 log = logging.getLogger("agent")
 
@@ -25,9 +26,6 @@ FOLLOW_UP = (
 )
 NOTHING_HEARD = "I did not catch any words."
 
-# GPT-style pieces: words with their leading space, numbers, punctuation runs
-_TOKEN_RE = re.compile(r" ?[^\W\d_]+(?:'[a-z]+)?| ?\d{1,3}| ?[^\s\w]+|\s+|.", re.S)
-
 
 def echo_reply(user_text: str) -> str:
     said = " ".join(user_text.split())
@@ -36,10 +34,6 @@ def echo_reply(user_text: str) -> str:
     if said[-1] not in ".!?":
         said += "."
     return f"{LABEL} You said: {said} {FOLLOW_UP}"
-
-
-def tokens(text: str) -> list[str]:
-    return _TOKEN_RE.findall(text)
 
 
 class EchoLLM(llm.LLM):
@@ -87,7 +81,7 @@ class _EchoStream(llm.LLMStream):
     async def _run(self) -> None:
         owner: EchoLLM = self._llm  # type: ignore[assignment]
         user_text = _last_user_text(self._chat_ctx)
-        pieces = tokens(echo_reply(user_text))
+        pieces = llm_tokens(echo_reply(user_text))
         request_id = f"echo-{id(self):x}"
         await asyncio.sleep(owner.ttft)  # model latency, as a hosted LLM would have
         for i, piece in enumerate(pieces):
@@ -97,7 +91,7 @@ class _EchoStream(llm.LLMStream):
                 llm.ChatChunk(id=request_id, delta=llm.ChoiceDelta(role="assistant", content=piece))
             )
         prompt_tokens = sum(
-            len(tokens(m.text_content or ""))
+            len(llm_tokens(m.text_content or ""))
             for m in self._chat_ctx.items
             if isinstance(m, llm.ChatMessage)
         )

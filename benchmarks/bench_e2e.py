@@ -64,8 +64,7 @@ def scripted_llm(seed: int) -> ScriptedLLM:
     rng = random.Random(seed)
 
     def next_plan() -> TokenPlan:
-        plan = script(SHAPE_BY_NAME[SHAPE], rng.randrange(1 << 30))
-        return list(zip(plan.times, plan.tokens, strict=True))
+        return script(SHAPE_BY_NAME[SHAPE], rng.randrange(1 << 30)).plan
 
     return ScriptedLLM(next_plan, ttft=LLM_TTFT_S)
 

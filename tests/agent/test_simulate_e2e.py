@@ -20,7 +20,8 @@ from livekit.agents.testing import fake_job_context
 
 from agent import simulate, worker
 from agent.audio_io import VirtualSpeaker, read_wav
-from agent.offline_llm import LABEL, EchoLLM, echo_reply, tokens
+from agent.offline_llm import LABEL, EchoLLM, echo_reply
+from agent.scripted import llm_tokens
 from agent.settings import Settings
 from plugin_cartesia_ws.emulator import CartesiaEmulator
 from plugin_cartesia_ws.emulator.voices import EspeakVoice, VoiceUnavailable
@@ -410,6 +411,6 @@ async def test_echo_llm_streams_a_labelled_multi_sentence_reply(
     assert text == echo_reply("what time is it")
     assert text.startswith(f"{LABEL} You said: what time is it.")
     assert len(re.findall(r"[.!?](?:\s|$)", text)) >= 3  # multi-sentence
-    assert "".join(tokens(text)) == text and len(tokens(text)) > 20
+    assert "".join(llm_tokens(text)) == text and len(llm_tokens(text)) > 20
     assert any("offline echo LLM" in r.getMessage() for r in caplog.records)
     await model.aclose()

@@ -1,6 +1,7 @@
 """Local stand-ins for cloud services and LiveKit I/O, for offline tests."""
 
-from agent.local_openai import FakeOpenAI, TranscriptionRequest, split_tokens
+from agent.local_openai import FakeOpenAI, TranscriptionRequest
+from agent.scripted import llm_tokens
 
 from .livekit_io import StubTTS
 
@@ -8,5 +9,5 @@ __all__ = [
     "FakeOpenAI",
     "StubTTS",
     "TranscriptionRequest",
-    "split_tokens",
+    "llm_tokens",
 ]
