@@ -27,8 +27,11 @@ from .audio_io import AudioHash
 TokenPlan = list[tuple[float, str]]
 
 # GPT-style pre-tokenization (the shape of tiktoken's cl100k pattern): words carry their
-# leading space, numbers come alone in groups of up to 3 digits, punctuation runs stand alone.
-_TOKEN_RE = re.compile(r"'(?:s|t|re|ve|m|ll|d)| ?[^\W\d_]+|\d{1,3}| ?[^\s\w]+|\s+(?!\S)|\s+")
+# leading space, numbers come alone in groups of up to 3 digits, punctuation runs (with "_")
+# stand alone.
+_TOKEN_RE = re.compile(
+    r"'(?:s|t|re|ve|m|ll|d)| ?[^\W\d_]+|\d{1,3}| ?(?:[^\s\w]|_)+|\s+(?!\S)|\s+"
+)
 
 
 def llm_tokens(text: str) -> list[str]:
@@ -96,8 +99,9 @@ class _ScriptedRecognizeStream(stt.RecognizeStream):
 
 class ScriptedLLM(llm.LLM):
     """Streams scripted replies with an LLM's timing: ``ttft`` to the first token, then the
-    reply's token plan. Replies are strings (word tokens ``token_interval`` apart) or a
-    callable that returns the next TokenPlan."""
+    reply's token plan, then the usage. Replies are strings (`llm_tokens`, ``token_interval``
+    apart) or a callable that returns the next TokenPlan; a subclass may answer from the
+    conversation instead (`_next_plan`)."""
 
     def __init__(
         self,
@@ -105,21 +109,24 @@ class ScriptedLLM(llm.LLM):
         *,
         ttft: float = 0.2,
         token_interval: float = 0.015,
+        model: str = "scripted-llm",
+        provider: str = "scripted",
     ) -> None:
         super().__init__()
         self._replies = replies if callable(replies) else list(replies)
         self.ttft = ttft
         self.token_interval = token_interval
+        self._model, self._provider = model, provider
 
     @property
     def model(self) -> str:
-        return "scripted-llm"
+        return self._model
 
     @property
     def provider(self) -> str:
-        return "scripted"
+        return self._provider
 
-    def _next_plan(self) -> TokenPlan:
+    def _next_plan(self, chat_ctx: llm.ChatContext) -> TokenPlan:
         if callable(self._replies):
             return self._replies()
         reply = self._replies.pop(0) if self._replies else "I have nothing more to say."
@@ -134,7 +141,11 @@ class ScriptedLLM(llm.LLM):
         **kwargs: Any,
     ) -> llm.LLMStream:
         return _ScriptedLLMStream(
-            self, self._next_plan(), chat_ctx=chat_ctx, tools=tools or [], conn_options=conn_options
+            self,
+            self._next_plan(chat_ctx),
+            chat_ctx=chat_ctx,
+            tools=tools or [],
+            conn_options=conn_options,
         )
 
 
@@ -145,13 +156,25 @@ class _ScriptedLLMStream(llm.LLMStream):
 
     async def _run(self) -> None:
         owner: ScriptedLLM = self._llm  # type: ignore[assignment]
+        request_id = f"{owner.model}-{id(self):x}"
         start = time.perf_counter() + owner.ttft
         for offset, token in self._plan:
             delay = start + offset - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)  # the scripted model's timing
             delta = llm.ChoiceDelta(role="assistant", content=token)
-            self._event_ch.send_nowait(llm.ChatChunk(id="scripted", delta=delta))
+            self._event_ch.send_nowait(llm.ChatChunk(id=request_id, delta=delta))
+        prompt_tokens = sum(
+            len(llm_tokens(m.text_content or ""))
+            for m in self._chat_ctx.items
+            if isinstance(m, llm.ChatMessage)
+        )
+        usage = llm.CompletionUsage(
+            completion_tokens=len(self._plan),
+            prompt_tokens=prompt_tokens,
+            total_tokens=prompt_tokens + len(self._plan),
+        )
+        self._event_ch.send_nowait(llm.ChatChunk(id=request_id, usage=usage))
 
 
 class SessionProbe:

@@ -33,6 +33,9 @@ def test_llm_tokens_is_gpt_like_and_lossless() -> None:
     assert llm_tokens("Hello, world!") == ["Hello", ",", " world", "!"]
     assert llm_tokens("It's 2024.") == ["It", "'s", " ", "202", "4", "."]
     assert "".join(llm_tokens(REPLY)) == REPLY
+    assert llm_tokens("Set OPENAI_API_KEY_2.") == [
+        "Set", " OPENAI", "_", "API", "_", "KEY", "_", "2", ".",
+    ]  # fmt: skip
 
 
 async def test_llm_streams_the_scripted_reply() -> None:

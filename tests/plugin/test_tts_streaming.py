@@ -9,7 +9,7 @@ import pytest
 from livekit.agents import APIConnectionError, APIError, APIStatusError, APITimeoutError
 
 import plugin_cartesia_ws
-from agent.scripted import llm_tokens
+from agent.scripted import llm_tokens, stream_turn
 from plugin_cartesia_ws.emulator import CartesiaEmulator
 
 from .conftest import FAST, connected, run_turn
@@ -94,17 +94,15 @@ async def test_prewarm_opens_the_socket_before_the_first_turn(
 async def test_barge_in_cancels_the_context_and_keeps_the_socket(
     emu: CartesiaEmulator, tts: plugin_cartesia_ws.TTS
 ) -> None:
-    stream = tts.stream(conn_options=FAST)
-    stream.push_text("This is a long answer that keeps going. " * 6)
-    stream.end_input()
-    received = 0
-    async for _ev in stream:
-        received += 1
-        if received == 2:
-            break
-    context_id = stream.stats.context_id if stream.stats else ""
-    await stream.aclose()  # what AgentSession does on barge-in
-    after_close = [ev async for ev in stream]
+    # closed after 2 frames: what AgentSession does on barge-in
+    cut = await stream_turn(
+        tts,
+        [(0.0, "This is a long answer that keeps going. " * 6)],
+        conn_options=FAST,
+        until=lambda t: t.frames == 2,
+    )
+    context_id = cut.context_id
+    after_close = [ev async for ev in cut.stream]
     assert after_close == []  # nothing of the cancelled context reaches LiveKit
     await emu.wait_for(lambda: emu.record(context_id).cancelled)
     assert not emu.record(context_id).done_sent
