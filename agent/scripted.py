@@ -29,9 +29,7 @@ TokenPlan = list[tuple[float, str]]
 # GPT-style pre-tokenization (the shape of tiktoken's cl100k pattern): words carry their
 # leading space, numbers come alone in groups of up to 3 digits, punctuation runs (with "_")
 # stand alone.
-_TOKEN_RE = re.compile(
-    r"'(?:s|t|re|ve|m|ll|d)| ?[^\W\d_]+|\d{1,3}| ?(?:[^\s\w]|_)+|\s+(?!\S)|\s+"
-)
+_TOKEN_RE = re.compile(r"'(?:s|t|re|ve|m|ll|d)| ?[^\W\d_]+|\d{1,3}| ?(?:[^\s\w]|_)+|\s+(?!\S)|\s+")
 
 
 def llm_tokens(text: str) -> list[str]:
