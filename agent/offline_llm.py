@@ -10,10 +10,8 @@ model and says so: in every reply, in the log (WARNING, once), and in ``model``.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
-from livekit.agents import APIConnectOptions, llm
-from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS
+from livekit.agents import llm
 
 from .scripted import ScriptedLLM, TokenPlan, word_tokens
 
@@ -49,23 +47,13 @@ class EchoLLM(ScriptedLLM):
         self._warned = False
 
     def _next_plan(self, chat_ctx: llm.ChatContext) -> TokenPlan:
-        return word_tokens(echo_reply(_last_user_text(chat_ctx)), self.token_interval)
-
-    def chat(
-        self,
-        *,
-        chat_ctx: llm.ChatContext,
-        tools: Any = None,
-        conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS,
-        **kwargs: Any,
-    ) -> llm.LLMStream:
         if not self._warned:
             self._warned = True
             log.warning(
                 "offline echo LLM in use: replies repeat the user's words; set OPENAI_API_KEY "
                 "or OPENAI_BASE_URL for a real model"
             )
-        return super().chat(chat_ctx=chat_ctx, tools=tools, conn_options=conn_options, **kwargs)
+        return word_tokens(echo_reply(_last_user_text(chat_ctx)), self.token_interval)
 
 
 def _last_user_text(chat_ctx: llm.ChatContext) -> str:

@@ -24,21 +24,10 @@ from livekit.agents import Agent, AgentSession
 from agent.audio_io import AudioHash, SpeechInput, VirtualSpeaker
 from agent.scripted import ScriptedLLM, ScriptedSTT, SessionProbe, TokenPlan, watch_tts_streams
 
-from .common import (
-    BASELINE,
-    OURS,
-    SHAPE_BY_NAME,
-    Emulator,
-    Engine,
-    Settings,
-    Turn,
-    check_integrity,
-    integrity_summary,
-    ratio,
-    raw_ms,
-    script,
-    summarize,
-)
+from .common import BASELINE, OURS, Engine, Settings, Turn, check_integrity, integrity_summary
+from .emulator import Emulator
+from .measure import ratio, raw_ms, summarize
+from .replies import SHAPE_BY_NAME, script
 
 ENGINES = (OURS, BASELINE)
 SHAPE = "three"
