@@ -11,6 +11,7 @@ import json
 import logging
 import re
 import wave
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -249,12 +250,11 @@ async def test_worker_entrypoint_with_the_real_tts_against_the_emulator(
                 assert isinstance(session, AgentSession) and isinstance(speaker, VirtualSpeaker)
                 assert type(session.tts).__module__.startswith("plugin_cartesia_ws")
 
-                async def played_out(segments: int) -> None:
-                    while speaker.playing or len(speaker.segments) < segments:
-                        await speaker.playing_changed.wait()
+                def played_out(segments: int) -> Callable[[], bool]:
+                    return lambda: not speaker.playing and len(speaker.segments) >= segments
 
                 # the greeting: TTS only, spoken through the emulator
-                await asyncio.wait_for(played_out(1), 20)
+                await speaker.playing_changed.wait_until(played_out(1), 20)
                 assert fake.chat_requests == []
                 result = await asyncio.wait_for(session.run(user_input="Weather in Paris?"), 30)
                 replies = [
@@ -265,7 +265,7 @@ async def test_worker_entrypoint_with_the_real_tts_against_the_emulator(
                 assert [words(m.text_content or "") for m in replies] == [words(REPLY)]
                 assert replies[0].metrics.get("tts_node_ttfb") is not None
                 assert replies[0].metrics.get("llm_node_ttft") is not None
-                await asyncio.wait_for(played_out(2), 30)
+                await speaker.playing_changed.wait_until(played_out(2), 30)
             finally:
                 if "session" in headless_session:
                     await headless_session["session"].aclose()  # type: ignore[attr-defined]
@@ -319,6 +319,37 @@ async def test_simulate_main_with_the_fakes(
         assert turn["latencies"][key] > 0, key
     assert len(fake.transcription_requests) == 1 and len(fake.chat_requests) == 1
     assert "agent turn: e2e" in (out / "simulate.log").read_text()
+
+
+@needs_espeak
+async def test_simulate_main_barge_in_report_names_each_replys_own_context(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with FakeOpenAI(
+        replies=[LONG_REPLY, SHORT_REPLY],
+        transcripts=transcribe_speech(QUESTION, STOP),
+        ttft=0.1,
+        token_interval=0.01,
+    ) as fake:
+        clean_env.setenv("OPENAI_API_KEY", "sk-test")
+        clean_env.setenv("OPENAI_BASE_URL", fake.base_url)
+        out = tmp_path / "out"
+        args = ["--say", QUESTION, "--barge-in", STOP, "--barge-in-after", "0.8"]
+        rc = await asyncio.to_thread(simulate.main, [*args, "--out-dir", str(out)])
+    printed = capsys.readouterr()
+    assert rc == 0, printed.err
+    data = json.loads((out / "conversation.json").read_text())
+    cut, nxt = data["turns"]
+    contexts = data["emulator"]["contexts"]
+    # each reply is tied to the context its audio came from, and they differ
+    assert cut["interrupted"] and not nxt["interrupted"]
+    assert cut["context_id"] in contexts and nxt["context_id"] in contexts
+    assert cut["context_id"] != nxt["context_id"]
+    assert contexts[cut["context_id"]]["cancel_received_at"] is not None
+    report = data["barge_in"]
+    assert report["context_id"] == cut["context_id"] and report["server_cancelled"]
+    assert report["later_audio_is_other_contexts"] is True
+    assert "AUDIO MISMATCH" not in printed.out
 
 
 def test_simulate_main_offline_with_local_whisper(
