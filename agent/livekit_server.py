@@ -21,12 +21,13 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from plugin_cartesia_ws.emulator.child_process import ChildExited, ChildProcess
 
 VERSION = "v1.13.5"
 MODULE = "github.com/livekit/livekit-server/cmd/server"
@@ -117,8 +118,7 @@ class LocalServer:
     node_ip: str = "127.0.0.1"
     log_path: Path | None = None
     extra_args: tuple[str, ...] = ()  # more overrides, e.g. ("--room.auto_create=false",)
-    proc: subprocess.Popen[bytes] | None = None
-    _log: object = None
+    process: ChildProcess | None = None
 
     @property
     def url(self) -> str:
@@ -151,45 +151,33 @@ class LocalServer:
     def start(self, timeout: float = 20.0) -> LocalServer:
         if not self.port:
             self.port = free_port()
-        out = open(self.log_path, "wb") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
-        self._log = out
-        self.proc = subprocess.Popen(self.command(), stdout=out, stderr=subprocess.STDOUT)
-        self._wait_ready(timeout)
+        # its log goes straight to the file: the server is chatty and nothing reads it live
+        self.process = ChildProcess(
+            self.command(), name="livekit-server", log_path=self.log_path, read_lines=False
+        ).start()
+        try:
+            # the server answers GET / with "OK" once it listens
+            self.process.wait_until(self._answers, timeout)
+        except ChildExited as e:
+            raise ServerUnavailable(str(e)) from None
+        except TimeoutError:
+            self.stop()
+            raise ServerUnavailable(
+                f"livekit-server did not answer on {self.http_url} in {timeout}s"
+            ) from None
         return self
 
-    def _wait_ready(self, timeout: float) -> None:
-        """The server answers GET / with "OK" once it listens; poll it (a child process
-        gives no event to wait on), failing at once if it exits."""
-        deadline = time.monotonic() + timeout
-        assert self.proc is not None
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                where = f" (log: {self.log_path})" if self.log_path else ""
-                raise ServerUnavailable(
-                    f"livekit-server exited with status {self.proc.returncode}{where}"
-                )
-            try:
-                with urllib.request.urlopen(self.http_url, timeout=1) as resp:
-                    if resp.status == 200:
-                        return
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            time.sleep(0.05)
-        self.stop()
-        raise ServerUnavailable(f"livekit-server did not answer on {self.http_url} in {timeout}s")
+    def _answers(self) -> bool:
+        try:
+            with urllib.request.urlopen(self.http_url, timeout=1) as resp:
+                return bool(resp.status == 200)
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            return False
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
-        if self._log not in (None, subprocess.DEVNULL):
-            self._log.close()  # type: ignore[attr-defined]
-            self._log = None
+        if self.process is not None:
+            self.process.stop(timeout=10)
+            self.process = None
 
     def __enter__(self) -> LocalServer:
         return self.start()

@@ -34,7 +34,8 @@ from typing import Any
 import numpy as np
 from aiohttp import BodyPartReader, web
 
-from .loopback import serve_on_loopback
+from plugin_cartesia_ws.emulator.serving import start_site
+
 from .scripted import llm_tokens
 
 
@@ -108,7 +109,7 @@ class FakeOpenAI:
                 web.get("/v1/models", self._models),
             ]
         )
-        self._runner, self.port = await serve_on_loopback(app)
+        self._runner, self.port = await start_site(app)
         return self
 
     async def aclose(self) -> None:

@@ -24,9 +24,10 @@ from pathlib import Path
 
 from aiohttp import web
 
+from plugin_cartesia_ws.emulator.serving import start_site
+
 from .__main__ import make_token
 from .livekit_server import REPO_ROOT, VERSION, ServerUnavailable
-from .loopback import serve_on_loopback
 from .settings import Settings, SettingsError
 
 WEB_DIR = REPO_ROOT / "playground"
@@ -84,7 +85,7 @@ class PlaygroundServer:
         if DIST.is_dir():
             app.router.add_static("/", DIST)
         # loopback only: whoever reaches /token can join rooms with this project's keys
-        self._runner, self.port = await serve_on_loopback(app, self.port)
+        self._runner, self.port = await start_site(app, port=self.port)
         return self
 
     async def aclose(self) -> None:

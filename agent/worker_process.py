@@ -13,12 +13,13 @@ import asyncio
 import json
 import os
 import signal
-import subprocess
 import sys
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+
+from plugin_cartesia_ws.emulator.child_process import ChildProcess
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LogLine = dict[str, Any]
@@ -38,74 +39,44 @@ class WorkerProcess:
         self.args = args
         self.log_path = log_path
         self.lines: list[LogLine] = []
-        self.raw: list[str] = []
-        self.proc: subprocess.Popen[str] | None = None
-        self._cond = threading.Condition()
-        self._reader: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self.process = ChildProcess(
+            [sys.executable, "-m", "agent", self.command, *self.args],
+            name="worker",
+            env=self.env,
+            cwd=REPO_ROOT,
+            log_path=log_path,
+            on_line=self._on_line,
+            new_session=True,  # a signal to the test runner's group does not reach it
+        )
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> WorkerProcess:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "agent", self.command, *self.args],
-            cwd=REPO_ROOT,
-            env=self.env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,  # a signal to the test runner's group does not reach it
-        )
-        self._reader = threading.Thread(target=self._read, daemon=True, name="worker-log")
-        self._reader.start()
+        self.process.start()
         return self
 
-    def _read(self) -> None:
-        assert self.proc is not None and self.proc.stdout is not None
-        sink = open(self.log_path, "a", encoding="utf-8") if self.log_path else None  # noqa: SIM115
+    def _on_line(self, line: str) -> None:
+        parsed: LogLine
         try:
-            for line in self.proc.stdout:
-                if sink:
-                    sink.write(line)
-                    sink.flush()
-                parsed: LogLine
-                try:
-                    parsed = json.loads(line)
-                    if not isinstance(parsed, dict):
-                        parsed = {"message": line.rstrip()}
-                except json.JSONDecodeError:
-                    parsed = {"message": line.rstrip()}
-                with self._cond:
-                    self.raw.append(line.rstrip("\n"))
-                    self.lines.append(parsed)
-                    self._cond.notify_all()
-        finally:
-            if sink:
-                sink.close()
-            with self._cond:
-                self._cond.notify_all()
+            parsed = json.loads(line)
+            if not isinstance(parsed, dict):
+                parsed = {"message": line.rstrip()}
+        except json.JSONDecodeError:
+            parsed = {"message": line.rstrip()}
+        with self._lock:
+            self.lines.append(parsed)
 
     @property
     def returncode(self) -> int | None:
-        return None if self.proc is None else self.proc.poll()
+        return self.process.returncode
 
     def terminate(self) -> None:
         """SIGTERM: LiveKit drains (no new jobs, running sessions finish), then exits."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+        self.process.send_signal(signal.SIGTERM)
 
     def stop(self, timeout: float = 30.0) -> int:
         """Terminate and wait; kill the whole process group if it does not exit."""
-        if self.proc is None:
-            return 0
-        self.terminate()
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-        if self._reader is not None:
-            self._reader.join(5)
-        return int(self.proc.returncode)
+        return self.process.stop(timeout)
 
     def __enter__(self) -> WorkerProcess:
         return self.start()
@@ -115,7 +86,7 @@ class WorkerProcess:
 
     # ------------------------------------------------------------------ the log
     def find(self, match: Callable[[LogLine], bool]) -> list[LogLine]:
-        with self._cond:
+        with self._lock:
             return [line for line in self.lines if match(line)]
 
     def messages(self, text: str) -> list[LogLine]:
@@ -124,25 +95,21 @@ class WorkerProcess:
     def wait_for_sync(self, match: Callable[[LogLine], bool], timeout: float) -> LogLine:
         """Block until a log line matches; raise RuntimeError if the process exits first
         and TimeoutError after `timeout` seconds."""
+        found: list[LogLine] = []
         seen = 0
-        with self._cond:
-            deadline = _now() + timeout
-            while True:
-                for line in self.lines[seen:]:
-                    if match(line):
-                        return line
-                seen = len(self.lines)
-                if (
-                    self.proc is not None
-                    and self.proc.poll() is not None
-                    and not (self._reader and self._reader.is_alive())
-                ):
-                    tail = " | ".join(self.raw[-5:])
-                    raise RuntimeError(f"worker exited ({self.proc.returncode}): {tail}")
-                left = deadline - _now()
-                if left <= 0:
-                    raise TimeoutError(f"no matching worker log line in {timeout}s")
-                self._cond.wait(left)
+
+        def matched() -> bool:
+            nonlocal seen
+            with self._lock:
+                new, seen = self.lines[seen:], len(self.lines)
+            found.extend(line for line in new if match(line))
+            return bool(found)
+
+        try:
+            self.process.wait_until(matched, timeout)
+        except TimeoutError:
+            raise TimeoutError(f"no matching worker log line in {timeout}s") from None
+        return found[0]
 
     async def wait_for(self, match: Callable[[LogLine], bool], timeout: float) -> LogLine:
         return await asyncio.to_thread(self.wait_for_sync, match, timeout)
@@ -154,11 +121,6 @@ class WorkerProcess:
         return await self.wait_for_message("registered worker", timeout)
 
     async def wait_exit(self, timeout: float) -> int:
-        assert self.proc is not None
-        return await asyncio.to_thread(self.proc.wait, timeout)
-
-
-def _now() -> float:
-    import time
-
-    return time.monotonic()
+        proc = self.process.proc
+        assert proc is not None
+        return await asyncio.to_thread(proc.wait, timeout)

@@ -20,7 +20,6 @@ In another process (benchmarks, a user's agent)::
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 import os
@@ -31,15 +30,17 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from aiohttp import web
 
+from .child_process import ChildExited, ChildProcess
 from .contexts import ContextRules
 from .faults import Fault
 from .messages import Catalogue
 from .pacing import LatencyModel
 from .server import build_app
+from .serving import start_site
 from .state import DEV_API_KEY, ContextRecord, EmulatorConfig, EmulatorState
 from .tls import LOOPBACK_NAMES, TlsFiles, client_context, make_certificates, server_context
 
@@ -70,15 +71,13 @@ class CartesiaEmulator:
     async def start(self) -> CartesiaEmulator:
         self.state = EmulatorState(self.config)
         ssl_context = self._server_ssl_context()
-        self._runner = web.AppRunner(build_app(self.state), handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(
-            self._runner, self.config.host, self.config.port, ssl_context=ssl_context
+        self._runner, self._port = await start_site(
+            build_app(self.state),
+            self.config.host,
+            self.config.port,
+            ssl_context=ssl_context,
+            log_requests=True,
         )
-        await site.start()
-        server = cast(asyncio.Server, site._server)
-        assert server is not None and server.sockets
-        self._port = server.sockets[0].getsockname()[1]
         return self
 
     async def stop(self) -> None:
@@ -191,31 +190,42 @@ class CartesiaEmulator:
 
 
 class EmulatorProcess:
-    """The emulator in a child process, so its CPU time is not the client's (benchmarks)."""
+    """The emulator in a child process, so its CPU time is not the client's (benchmarks).
 
-    def __init__(self, *args: str) -> None:
+    Ready once it prints its JSON line (url, ca_file); its log goes on to our stderr."""
+
+    def __init__(self, *args: str, start_timeout: float = 60.0) -> None:
         self.args = list(args)
-        self.proc: subprocess.Popen[str] | None = None
+        self.start_timeout = start_timeout
         self.url = ""
         self.ca_path: str | None = None  # with --tls
+        self._child = ChildProcess(
+            [sys.executable, "-m", "plugin_cartesia_ws.emulator", "--port", "0", *self.args],
+            name="emulator process",
+            env=dict(os.environ, PYTHONUNBUFFERED="1"),
+            on_line=self._on_line,
+        )
+
+    @property
+    def proc(self) -> subprocess.Popen[str] | None:
+        return self._child.proc
+
+    def _on_line(self, line: str) -> None:
+        if not self.url and line.startswith("{"):
+            info = json.loads(line)
+            self.ca_path = info.get("ca_file")
+            self.url = info["url"]
+        else:
+            sys.stderr.write(line)
 
     def __enter__(self) -> EmulatorProcess:
-        cmd = [sys.executable, "-m", "plugin_cartesia_ws.emulator", "--port", "0", *self.args]
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            if line.startswith("{"):
-                info = json.loads(line)
-                self.url, self.ca_path = info["url"], info.get("ca_file")
-                break
-        if not self.url:
-            raise RuntimeError("emulator process did not start")
+        self._child.start()
+        try:
+            self._child.wait_until(lambda: bool(self.url), self.start_timeout)
+        except (ChildExited, TimeoutError) as exc:
+            self._child.stop()
+            raise RuntimeError(f"emulator process did not start: {exc}") from None
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
-            if self.proc.stdout is not None:
-                self.proc.stdout.close()
+        self._child.stop()

@@ -289,58 +289,43 @@ def _check_generation_config(config: Any, context_id: str) -> None:
 
 
 # ---------------------------------------------------------------- server events (section 3)
+def _event(kind: str, context_id: str, *, done: bool = False, **fields: Any) -> dict:
+    """The envelope every server event shares, then its own fields (in wire order)."""
+    return {"type": kind, "context_id": context_id, "status_code": 206, "done": done, **fields}
+
+
 def chunk_event(context_id: str, audio: bytes, step_time_ms: float, flush_id: int) -> dict:
-    return {
-        "type": "chunk",
-        "context_id": context_id,
-        "status_code": 206,
-        "done": False,
-        "data": base64.b64encode(audio).decode("ascii"),
-        "step_time": round(step_time_ms, 3),
-        "flush_id": flush_id,
-    }
+    return _event(
+        "chunk",
+        context_id,
+        data=base64.b64encode(audio).decode("ascii"),
+        step_time=round(step_time_ms, 3),
+        flush_id=flush_id,
+    )
 
 
 def timestamps_event(
     context_id: str, flush_id: int, words: list[str], starts: list[float], ends: list[float]
 ) -> dict:
-    return {
-        "type": "timestamps",
-        "context_id": context_id,
-        "status_code": 206,
-        "done": False,
-        "flush_id": flush_id,
-        "word_timestamps": {"words": words, "start": starts, "end": ends},
-    }
+    timestamps = {"words": words, "start": starts, "end": ends}
+    return _event("timestamps", context_id, flush_id=flush_id, word_timestamps=timestamps)
 
 
 def phoneme_timestamps_event(
     context_id: str, flush_id: int, phonemes: list[str], starts: list[float], ends: list[float]
 ) -> dict:
-    return {
-        "type": "phoneme_timestamps",
-        "context_id": context_id,
-        "status_code": 206,
-        "done": False,
-        "flush_id": flush_id,
-        "phoneme_timestamps": {"phonemes": phonemes, "start": starts, "end": ends},
-    }
+    timestamps = {"phonemes": phonemes, "start": starts, "end": ends}
+    return _event(
+        "phoneme_timestamps", context_id, flush_id=flush_id, phoneme_timestamps=timestamps
+    )
 
 
 def flush_done_event(context_id: str, flush_id: int) -> dict:
-    return {
-        "type": "flush_done",
-        "context_id": context_id,
-        "status_code": 206,
-        "done": False,
-        "flush_done": True,
-        "flush_id": flush_id,
-        "data": "",
-    }
+    return _event("flush_done", context_id, flush_done=True, flush_id=flush_id, data="")
 
 
 def done_event(context_id: str) -> dict:
-    return {"type": "done", "context_id": context_id, "status_code": 206, "done": True}
+    return _event("done", context_id, done=True)
 
 
 def doc_url(code: str, endpoint: Endpoint) -> str:

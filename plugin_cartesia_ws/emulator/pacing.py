@@ -15,7 +15,7 @@ import numpy as np
 
 from ..audio import encode
 from .messages import phoneme_timestamps_event, timestamps_event
-from .voices import Rendering, TimedToken
+from .rendering import Rendering, TimedToken
 
 
 @dataclass(frozen=True)

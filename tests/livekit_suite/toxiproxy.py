@@ -11,9 +11,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import subprocess
-import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -21,6 +18,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from plugin_cartesia_ws.emulator.child_process import (
+    PROBE_INTERVAL_S,
+    ChildExited,
+    ChildProcess,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 VERSION = "v2.12.0"  # keep in step with TOXIPROXY_VERSION in the Makefile
@@ -83,38 +86,30 @@ class ToxiproxyServer:
     def __init__(self, path: Path) -> None:
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        self._process = subprocess.Popen(
+        self._api_starting = False
+        self._process = ChildProcess(
             [str(path), "-host", "127.0.0.1", "-port", str(self.port)],
-            stdout=subprocess.PIPE,  # its log (JSON lines)
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self._api_starting = threading.Event()
-        self._log_tail: list[str] = []
-        threading.Thread(target=self._drain_log, name="toxiproxy-log", daemon=True).start()
-        self._wait_until_ready(timeout=15.0)
+            on_line=self._on_log_line,  # its log: JSON lines
+        ).start()
+        try:
+            # the log line comes just before the listen call: probe the API from then on
+            self._process.wait_until(
+                lambda: self._api_starting and self._answers(), 15.0, probe_s=PROBE_INTERVAL_S
+            )
+        except (ChildExited, TimeoutError) as exc:
+            self.close()
+            raise ToxiproxyError(f"toxiproxy-server did not start: {exc}") from None
 
-    def _drain_log(self) -> None:
-        """Read the server's log (it would block on a full pipe) and spot the API start."""
-        assert self._process.stdout is not None
-        for line in self._process.stdout:
-            self._log_tail = [*self._log_tail[-20:], line]
-            if "Starting Toxiproxy HTTP server" in line:
-                self._api_starting.set()
-        self._api_starting.set()  # exited: stop waiting
+    def _on_log_line(self, line: str) -> None:
+        if "Starting Toxiproxy HTTP server" in line:
+            self._api_starting = True
 
-    def _wait_until_ready(self, timeout: float) -> None:
-        if not self._api_starting.wait(timeout) or self._process.poll() is not None:
-            raise ToxiproxyError("toxiproxy-server did not start: " + "".join(self._log_tail))
-        # The log line comes just before the listen call: allow a moment for the bind.
-        deadline = time.monotonic() + 5.0
-        while True:
-            try:
-                self.request("GET", "/version")
-                return
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise ToxiproxyError("toxiproxy-server API did not answer") from None
+    def _answers(self) -> bool:
+        try:
+            self.request("GET", "/version")
+        except OSError:
+            return False
+        return True
 
     def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         data = json.dumps(body).encode() if body is not None else None
@@ -146,9 +141,4 @@ class ToxiproxyServer:
             proxy.destroy()
 
     def close(self) -> None:
-        self._process.terminate()
-        try:
-            self._process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
+        self._process.stop(timeout=5)

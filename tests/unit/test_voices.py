@@ -12,6 +12,7 @@ import pytest
 
 from plugin_cartesia_ws.audio import SAMPLE_RATES
 from plugin_cartesia_ws.emulator import voices
+from plugin_cartesia_ws.emulator.espeak import _Espeak
 from plugin_cartesia_ws.emulator.voices import (
     EspeakVoice,
     Rendering,
@@ -334,7 +335,7 @@ def test_make_voice_kinds() -> None:
 
 
 def test_missing_library_is_reported_and_auto_falls_back(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(voices._Espeak, "_instance", None)
+    monkeypatch.setattr(_Espeak, "_instance", None)
     monkeypatch.setenv("ESPEAK_NG_LIBRARY", "/nonexistent/libespeak-ng.so")
     with pytest.raises(VoiceUnavailable, match=r"pip install \"plugin-cartesia-ws\[espeak\]\""):
         EspeakVoice()
