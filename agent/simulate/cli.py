@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import sys
 import time
@@ -30,6 +31,10 @@ DEFAULT_BARGE_IN = "Sorry, stop. What time is it?"
 EXIT_FAILED, EXIT_USAGE = 1, 2
 
 
+def _tagged(kind: str, value: str) -> tuple[str, str]:
+    return kind, value
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog=PROG,
@@ -38,22 +43,19 @@ def _parser() -> argparse.ArgumentParser:
         "come from the settings (.env / environment); what is not configured runs locally: "
         "Whisper tiny.en STT, an echo LLM, the Cartesia emulator.",
     )
-    p.add_argument(
-        "--say",
-        dest="utterances",
-        action="append",
-        type=lambda text: ("say", text),
-        metavar="TEXT",
-        help=f'a user turn spoken by eSpeak (repeatable; default: "{DEFAULT_QUESTION}")',
-    )
-    p.add_argument(
-        "--input",
-        dest="utterances",
-        action="append",
-        type=lambda path: ("wav", path),
-        metavar="FILE.wav",
-        help="a user turn from a 16-bit PCM WAV file (repeatable, in order with --say)",
-    )
+    # the user's turns, in the order given: ("say", text) or ("wav", path)
+    for option, kind, metavar, what in (
+        ("--say", "say", "TEXT", f'spoken by eSpeak (repeatable; default: "{DEFAULT_QUESTION}")'),
+        ("--input", "wav", "FILE.wav", "from a 16-bit PCM WAV file (repeatable)"),
+    ):
+        p.add_argument(
+            option,
+            dest="utterances",
+            action="append",
+            type=functools.partial(_tagged, kind),
+            metavar=metavar,
+            help=f"a user turn {what}",
+        )
     p.add_argument(
         "--barge-in",
         nargs="?",
@@ -71,31 +73,18 @@ def _parser() -> argparse.ArgumentParser:
         help="how long the agent speaks before the barge-in starts (1.0)",
     )
     p.add_argument("--out-dir", default="out", help="where the outputs go (out/)")
-    p.add_argument(
-        "--stt",
-        choices=("auto", "openai", "whisper"),
-        default="auto",
-        help="auto: OpenAI when OPENAI_API_KEY or OPENAI_STT_BASE_URL is set, else local Whisper",
-    )
-    p.add_argument(
-        "--llm",
-        choices=("auto", "openai", "echo"),
-        default="auto",
-        help="auto: OpenAI-compatible when OPENAI_API_KEY or OPENAI_BASE_URL is set, else echo",
-    )
-    p.add_argument(
-        "--tts",
-        choices=("auto", "cartesia", "emulator"),
-        default="auto",
-        help="auto: Cartesia at CARTESIA_BASE_URL when CARTESIA_API_KEY is set, else the "
-        "emulator in this process",
-    )
-    p.add_argument(
-        "--emulator-voice",
-        choices=("auto", "espeak", "tone"),
-        default="auto",
-        help="the in-process emulator's voice (auto: eSpeak when installed)",
-    )
+    # each a choice of the role's implementation, "auto" by default
+    for option, choices, why in (
+        ("--stt", ("openai", "whisper"), "OpenAI when OPENAI_API_KEY or OPENAI_STT_BASE_URL is "
+         "set, else local Whisper"),
+        ("--llm", ("openai", "echo"), "OpenAI-compatible when OPENAI_API_KEY or OPENAI_BASE_URL "
+         "is set, else echo"),
+        ("--tts", ("cartesia", "emulator"), "Cartesia at CARTESIA_BASE_URL when CARTESIA_API_KEY "
+         "is set, else the emulator in this process"),
+        ("--emulator-voice", ("espeak", "tone"), "the in-process emulator's voice: eSpeak when "
+         "installed"),
+    ):  # fmt: skip
+        p.add_argument(option, choices=("auto", *choices), default="auto", help=f"auto: {why}")
     p.add_argument(
         "--timeout", type=float, default=60.0, help="seconds to wait for each reply (60)"
     )
