@@ -164,9 +164,10 @@ class SynthesizeStream(tts.SynthesizeStream):
             return False
         for out in machine.server(event, _now()):
             self._emit(out, emitter, stats)
-        deadline, waiting = machine.next_deadline(), self._waiting_until
-        if deadline is not None and (waiting is None or deadline < waiting):
-            self._inbox.put_nowait((None, _WAKE))  # e.g. the last receipt: done may not come
+        if isinstance(event, protocol.FlushDone):  # the one that can bring a deadline nearer
+            deadline, waiting = machine.next_deadline(), self._waiting_until
+            if deadline is not None and (waiting is None or deadline < waiting):
+                self._inbox.put_nowait((None, _WAKE))  # the last receipt: done may not come
         return True
 
     def _turn_config(self) -> TurnConfig:
