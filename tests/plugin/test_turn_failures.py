@@ -308,3 +308,34 @@ async def test_a_missing_done_ends_the_turn_once_every_receipt_is_in(
     assert result.audio and result.stream is not None and result.stream.stats is not None
     assert result.stream.stats.resumes == 0
     assert "did not finish the context, but all of its audio arrived" in caplog.text
+
+
+# ---------------------------------------------------------------- the direct path (issue 12)
+async def test_a_bug_on_the_direct_audio_path_ends_the_turn_not_the_socket(
+    emu: CartesiaEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Audio is handled in the socket's reader task (no hop per chunk): a bug there must end
+    that turn with a clear error and its context, and leave the shared socket serving."""
+    from plugin_cartesia_ws import turn
+
+    real_server = turn.TurnMachine.server
+
+    def exploding(self: turn.TurnMachine, event: object, now: float) -> list[object]:
+        if isinstance(event, plugin_cartesia_ws.protocol.Chunk):
+            raise RuntimeError("bug in the audio path")
+        return real_server(self, event, now)
+
+    tts = _tts(emu)
+    try:
+        monkeypatch.setattr(turn.TurnMachine, "server", exploding)
+        with pytest.raises(APIError) as info:
+            await asyncio.wait_for(run_turn(tts, sentence_tokens("This turn breaks.")), 10)
+        assert not info.value.retryable and "RuntimeError" in info.value.message
+        [context_id] = emu.records
+        await emu.wait_for(lambda: emu.record(context_id).cancel_received_at is not None)
+        monkeypatch.setattr(turn.TurnMachine, "server", real_server)
+        result = await asyncio.wait_for(run_turn(tts, sentence_tokens("This one plays.")), 10)
+    finally:
+        await tts.aclose()
+    assert result.audio and emu.sockets_opened == 1  # the reader survived the bug
+    assert emu.record(result.context_id).audio_sha256 == result.sha256
