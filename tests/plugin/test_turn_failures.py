@@ -329,12 +329,12 @@ async def test_a_bug_on_the_direct_audio_path_ends_the_turn_not_the_socket(
     try:
         monkeypatch.setattr(turn.TurnMachine, "server", exploding)
         with pytest.raises(APIError) as info:
-            await asyncio.wait_for(run_turn(tts, sentence_tokens("This turn breaks.")), 10)
+            await asyncio.wait_for(run_turn(tts, llm_tokens("This turn breaks.")), 10)
         assert not info.value.retryable and "RuntimeError" in info.value.message
         [context_id] = emu.records
         await emu.wait_for(lambda: emu.record(context_id).cancel_received_at is not None)
         monkeypatch.setattr(turn.TurnMachine, "server", real_server)
-        result = await asyncio.wait_for(run_turn(tts, sentence_tokens("This one plays.")), 10)
+        result = await asyncio.wait_for(run_turn(tts, llm_tokens("This one plays.")), 10)
     finally:
         await tts.aclose()
     assert result.audio and emu.sockets_opened == 1  # the reader survived the bug
