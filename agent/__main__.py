@@ -201,7 +201,7 @@ def _simulate(args: list[str]) -> int:
         simulate = importlib.import_module("agent.simulate")
     except ModuleNotFoundError as e:
         if e.name == "agent.simulate":
-            msg = "`simulate` is not available in this version (agent/simulate.py is missing)"
+            msg = "`simulate` is not available in this version (agent/simulate/ is missing)"
         else:
             msg = f"`simulate` needs the Python package that provides {e.name!r}; install it"
         print(f"error: {msg}", file=sys.stderr)

@@ -10,8 +10,10 @@ metrics. Both are used by ``python -m agent simulate`` and the end-to-end tests.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 import wave
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -76,6 +78,14 @@ class PlayedSegment:
     played_s: float = 0.0  # audio actually heard (less when interrupted)
     interrupted: bool = False
 
+    def audio_bytes(self) -> bytes:
+        """Every byte the speaker received for this reply, played or not."""
+        return b"".join(bytes(f.data) for f in self.frames)
+
+    def sha256(self) -> str:
+        """Comparable with the emulator's `audio_sha256` for the reply's context."""
+        return audio_sha256(self.frames)
+
     def heard_pcm(self) -> np.ndarray:
         if not self.frames:
             return np.zeros(0, np.int16)
@@ -85,14 +95,17 @@ class PlayedSegment:
 
 
 class VirtualSpeaker(AudioOutput):
-    """Accepts frames faster than real time and "plays" them on a virtual clock."""
+    """Accepts frames faster than real time and "plays" them on a virtual clock; with
+    ``instant``, a reply has played the moment the TTS has delivered all of it (for tests
+    and benchmarks whose figures end at the first frame)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, instant: bool = False) -> None:
         super().__init__(
             label="VirtualSpeaker",
             capabilities=AudioOutputCapabilities(pause=False),
             sample_rate=None,
         )
+        self.instant = instant
         self.segments: list[PlayedSegment] = []
         self._current: PlayedSegment | None = None
         self._finish_timer: asyncio.TimerHandle | None = None
@@ -101,6 +114,11 @@ class VirtualSpeaker(AudioOutput):
     @property
     def playing(self) -> bool:
         return self._current is not None
+
+    @property
+    def received_s(self) -> float:
+        """Seconds of audio received over all replies."""
+        return sum(s.received_s for s in self.segments)
 
     async def capture_frame(self, frame: rtc.AudioFrame) -> None:
         await super().capture_frame(frame)
@@ -117,7 +135,7 @@ class VirtualSpeaker(AudioOutput):
         segment = self._current
         if segment is None:
             return
-        remaining = segment.received_s - (time.time() - segment.started_at)
+        remaining = 0.0 if self.instant else segment.received_s - (time.time() - segment.started_at)
         loop = asyncio.get_running_loop()
         self._finish_timer = loop.call_later(
             max(remaining, 0.0), self._finish, segment, segment.received_s, False
@@ -129,7 +147,9 @@ class VirtualSpeaker(AudioOutput):
             return
         if self._finish_timer is not None:
             self._finish_timer.cancel()
-        heard = min(time.time() - segment.started_at, segment.received_s)
+        heard = segment.received_s
+        if not self.instant:
+            heard = min(time.time() - segment.started_at, heard)
         self._finish(segment, heard, True)
 
     def _finish(self, segment: PlayedSegment, position: float, interrupted: bool) -> None:
@@ -161,6 +181,30 @@ class TranscriptCollector(TextOutput):
         if self._current:
             self.replies.append(self._current)
         self._current = ""
+
+
+class AudioHash:
+    """SHA-256 and byte count of audio as it arrives, as the emulator records them per
+    context (`audio_sha256`, `audio_bytes`): equal means the very bytes the server sent."""
+
+    def __init__(self) -> None:
+        self._sha = hashlib.sha256()
+        self.bytes = 0
+
+    def add(self, audio: rtc.AudioFrame | bytes) -> None:
+        data = audio.data.tobytes() if isinstance(audio, rtc.AudioFrame) else audio
+        self._sha.update(data)
+        self.bytes += len(data)
+
+    def hexdigest(self) -> str:
+        return self._sha.hexdigest()
+
+
+def audio_sha256(audio: Iterable[rtc.AudioFrame | bytes]) -> str:
+    digest = AudioHash()
+    for piece in audio:
+        digest.add(piece)
+    return digest.hexdigest()
 
 
 def write_wav(path: str, pcm: np.ndarray, sample_rate: int) -> None:

@@ -24,7 +24,6 @@ import inspect
 import io
 import json
 import math
-import re
 import time
 import uuid
 import wave
@@ -37,14 +36,7 @@ from aiohttp import BodyPartReader, web
 
 from plugin_cartesia_ws.emulator.serving import start_site
 
-# GPT-style pre-tokenization (the shape of tiktoken's cl100k pattern): words carry their
-# leading space, numbers come alone in groups of up to 3 digits, punctuation runs stand alone.
-_TOKEN_RE = re.compile(r"'(?:s|t|re|ve|m|ll|d)| ?[^\W\d_]+|\d{1,3}| ?[^\s\w]+|\s+(?!\S)|\s+")
-
-
-def split_tokens(text: str) -> list[str]:
-    """Split `text` the way GPT models stream it: "Hello, world!" -> ["Hello", ",", " world", "!"]."""
-    return _TOKEN_RE.findall(text)
+from .scripted import llm_tokens
 
 
 @dataclass
@@ -185,10 +177,10 @@ class FakeOpenAI:
         await self._record(self.chat_requests, body)
         reply = await self._pick(self._replies, index, body["messages"])
         model = body.get("model") or self.model
-        tokens = split_tokens(reply)
+        tokens = llm_tokens(reply)
         usage = {
             "prompt_tokens": sum(
-                len(split_tokens(m.get("content") or ""))
+                len(llm_tokens(m.get("content") or ""))
                 for m in body["messages"]
                 if isinstance(m.get("content"), str)
             ),

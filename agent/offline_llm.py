@@ -9,13 +9,11 @@ model and says so: in every reply, in the log (WARNING, once), and in ``model``.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import re
-from typing import Any
 
-from livekit.agents import APIConnectOptions, llm
-from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS
+from livekit.agents import llm
+
+from .scripted import ScriptedLLM, TokenPlan, word_tokens
 
 log = logging.getLogger("agent")
 
@@ -24,9 +22,6 @@ FOLLOW_UP = (
     "I am not a language model, just an offline stand-in. Set OPENAI_API_KEY for real answers."
 )
 NOTHING_HEARD = "I did not catch any words."
-
-# GPT-style pieces: words with their leading space, numbers, punctuation runs
-_TOKEN_RE = re.compile(r" ?[^\W\d_]+(?:'[a-z]+)?| ?\d{1,3}| ?[^\s\w]+|\s+|.", re.S)
 
 
 def echo_reply(user_text: str) -> str:
@@ -38,42 +33,27 @@ def echo_reply(user_text: str) -> str:
     return f"{LABEL} You said: {said} {FOLLOW_UP}"
 
 
-def tokens(text: str) -> list[str]:
-    return _TOKEN_RE.findall(text)
-
-
-class EchoLLM(llm.LLM):
+class EchoLLM(ScriptedLLM):
     """Answers every turn with ``echo_reply(last user message)``, streamed token by token."""
 
     def __init__(self, *, ttft: float = 0.35, token_interval: float = 0.02) -> None:
-        super().__init__()
-        self.ttft = ttft
-        self.token_interval = token_interval
+        super().__init__(
+            [],
+            ttft=ttft,
+            token_interval=token_interval,
+            model="offline-echo",
+            provider="agent.offline_llm",
+        )
         self._warned = False
 
-    @property
-    def model(self) -> str:
-        return "offline-echo"
-
-    @property
-    def provider(self) -> str:
-        return "agent.offline_llm"
-
-    def chat(
-        self,
-        *,
-        chat_ctx: llm.ChatContext,
-        tools: list[llm.Tool] | None = None,
-        conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS,
-        **kwargs: Any,
-    ) -> llm.LLMStream:
+    def _next_plan(self, chat_ctx: llm.ChatContext) -> TokenPlan:
         if not self._warned:
             self._warned = True
             log.warning(
                 "offline echo LLM in use: replies repeat the user's words; set OPENAI_API_KEY "
                 "or OPENAI_BASE_URL for a real model"
             )
-        return _EchoStream(self, chat_ctx=chat_ctx, tools=tools or [], conn_options=conn_options)
+        return word_tokens(echo_reply(_last_user_text(chat_ctx)), self.token_interval)
 
 
 def _last_user_text(chat_ctx: llm.ChatContext) -> str:
@@ -81,33 +61,3 @@ def _last_user_text(chat_ctx: llm.ChatContext) -> str:
         if isinstance(item, llm.ChatMessage) and item.role == "user":
             return item.text_content or ""
     return ""
-
-
-class _EchoStream(llm.LLMStream):
-    async def _run(self) -> None:
-        owner: EchoLLM = self._llm  # type: ignore[assignment]
-        user_text = _last_user_text(self._chat_ctx)
-        pieces = tokens(echo_reply(user_text))
-        request_id = f"echo-{id(self):x}"
-        await asyncio.sleep(owner.ttft)  # model latency, as a hosted LLM would have
-        for i, piece in enumerate(pieces):
-            if i:
-                await asyncio.sleep(owner.token_interval)  # token pacing
-            self._event_ch.send_nowait(
-                llm.ChatChunk(id=request_id, delta=llm.ChoiceDelta(role="assistant", content=piece))
-            )
-        prompt_tokens = sum(
-            len(tokens(m.text_content or ""))
-            for m in self._chat_ctx.items
-            if isinstance(m, llm.ChatMessage)
-        )
-        self._event_ch.send_nowait(
-            llm.ChatChunk(
-                id=request_id,
-                usage=llm.CompletionUsage(
-                    completion_tokens=len(pieces),
-                    prompt_tokens=prompt_tokens,
-                    total_tokens=prompt_tokens + len(pieces),
-                ),
-            )
-        )

@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-# The official LiveKit Cartesia plugin's default voice
-# (livekit/plugins/cartesia/models.py: TTSDefaultVoiceId, "Katie - Friendly Fixer").
-DEFAULT_CARTESIA_VOICE = "f786b574-daa5-4673-aa0c-cbe3e8534c02"
+from plugin_cartesia_ws.models import DEFAULT_BASE_URL, TTSDefaultVoiceId
+
+# The plugin's defaults, which are the official LiveKit Cartesia plugin's.
+DEFAULT_CARTESIA_VOICE = TTSDefaultVoiceId
 
 DEFAULT_INSTRUCTIONS = (
     "You are a friendly voice assistant. Your replies are spoken aloud, so keep them short "
@@ -72,7 +73,7 @@ class Settings:
 
     # Cartesia (or the local emulator: CARTESIA_BASE_URL=http://127.0.0.1:<port>).
     cartesia_api_key: str | None = _setting(None, secret=True)
-    cartesia_base_url: str = _setting("https://api.cartesia.ai")
+    cartesia_base_url: str = _setting(DEFAULT_BASE_URL)
     cartesia_model: str = _setting("sonic-3")
     cartesia_voice: str = _setting(DEFAULT_CARTESIA_VOICE)
     cartesia_language: str = _setting("en")

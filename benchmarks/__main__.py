@@ -131,7 +131,7 @@ async def run(settings: Settings, selected: list[str], mode: str) -> dict[str, A
 
     async with Emulator() as emu:
         results["meta"]["emulator_args"] = ["python -m plugin_cartesia_ws.emulator", *emu.args]
-        results["meta"]["emulator_gc"] = "off (the emulator's --no-gc, see common.py)"
+        results["meta"]["emulator_gc"] = "off (the emulator's --no-gc, see benchmarks/emulator.py)"
         log(f"emulator up at {emu.url}")
         results["meta"]["emulator_rss_mib"] = {"start": emu.rss_mib()}
         for name, module in BENCHMARKS.items():

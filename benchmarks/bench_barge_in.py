@@ -13,10 +13,10 @@ after an interruption.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import time
 from typing import Any
 
+from agent.audio_io import AudioHash, audio_sha256
 from plugin_cartesia_ws.audio import encode
 from plugin_cartesia_ws.emulator.voices import ToneVoice
 
@@ -51,7 +51,7 @@ async def interrupted_turn(engine: Engine, plan: Script) -> Turn:
     arrivals: list[tuple[float, int]] = []  # (time.monotonic(), bytes) of every frame
     enough = asyncio.Event()
     first_push: float | None = None
-    sha = hashlib.sha256()
+    digest = AudioHash()
 
     async def feed() -> None:
         nonlocal first_push
@@ -70,7 +70,7 @@ async def interrupted_turn(engine: Engine, plan: Script) -> Turn:
                 turn.context_id = ev.segment_id
             data = ev.frame.data.tobytes()
             arrivals.append((time.monotonic(), len(data)))
-            sha.update(data)
+            digest.add(data)
             if len(arrivals) >= INTERRUPT_AFTER_FRAMES:
                 enough.set()
         enough.set()  # the turn ended before the interruption point (reported as an error)
@@ -91,7 +91,7 @@ async def interrupted_turn(engine: Engine, plan: Script) -> Turn:
     )
     turn.frames = len(arrivals)
     turn.audio_bytes = sum(n for _, n in arrivals)
-    turn.sha256 = sha.hexdigest()
+    turn.sha256 = digest.hexdigest()
     if len(arrivals) < INTERRUPT_AFTER_FRAMES:
         turn.error = "the turn ended before it could be interrupted"
     return turn
@@ -120,7 +120,7 @@ async def _check_interrupted(emu: Emulator, turn: Turn) -> dict[str, Any] | None
     turn.integrity = (
         len(expected) == turn.audio_bytes
         and turn.audio_bytes <= record["audio_bytes"]
-        and hashlib.sha256(expected).hexdigest() == turn.sha256
+        and audio_sha256([expected]) == turn.sha256
     )
     if not turn.integrity:
         turn.integrity_detail = (

@@ -13,36 +13,21 @@ by side (0.5 s apart), with the same script, so both see the same machine load.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import math
 import random
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from livekit import rtc
 from livekit.agents import Agent, AgentSession
-from livekit.agents.voice.io import AudioOutput, AudioOutputCapabilities
 
-from agent.audio_io import SpeechInput
-from agent.scripted import ScriptedLLM, ScriptedSTT, SessionProbe, TokenPlan
+from agent.audio_io import AudioHash, SpeechInput, VirtualSpeaker
+from agent.scripted import ScriptedLLM, ScriptedSTT, SessionProbe, TokenPlan, watch_tts_streams
 
-from .common import (
-    BASELINE,
-    OURS,
-    SHAPE_BY_NAME,
-    Emulator,
-    Engine,
-    Settings,
-    Turn,
-    check_integrity,
-    integrity_summary,
-    ratio,
-    raw_ms,
-    script,
-    summarize,
-)
+from .common import BASELINE, OURS, Engine, Settings, Turn, check_integrity, integrity_summary
+from .emulator import Emulator
+from .measure import ratio, raw_ms, summarize
+from .replies import SHAPE_BY_NAME, script
 
 ENGINES = (OURS, BASELINE)
 SHAPE = "three"
@@ -68,91 +53,30 @@ def scripted_llm(seed: int) -> ScriptedLLM:
     rng = random.Random(seed)
 
     def next_plan() -> TokenPlan:
-        plan = script(SHAPE_BY_NAME[SHAPE], rng.randrange(1 << 30))
-        return list(zip(plan.times, plan.tokens, strict=True))
+        return script(SHAPE_BY_NAME[SHAPE], rng.randrange(1 << 30)).plan
 
     return ScriptedLLM(next_plan, ttft=LLM_TTFT_S)
 
 
-# ---------------------------------------------------------------- audio out, and a tap
-class InstantSpeaker(AudioOutput):
-    """Reports playback to the session (it needs the events for its speaking state and
-    e2e_latency) and "finishes" a reply as soon as the TTS has delivered all of it."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            label="InstantSpeaker",
-            capabilities=AudioOutputCapabilities(pause=False),
-            sample_rate=None,
-        )
-        self.playing = False
-        self._received = 0.0
-
-    async def capture_frame(self, frame: rtc.AudioFrame) -> None:
-        await super().capture_frame(frame)
-        if not self.playing:
-            self.playing, self._received = True, 0.0
-            self.on_playback_started(created_at=time.time())
-        self._received += frame.duration
-
-    def flush(self) -> None:
-        super().flush()
-        if self.playing:
-            self.playing = False
-            position = self._received
-            asyncio.get_running_loop().call_soon(
-                lambda: self.on_playback_finished(playback_position=position, interrupted=False)
-            )
-
-    def clear_buffer(self) -> None:
-        if self.playing:
-            self.playing = False
-            self.on_playback_finished(playback_position=self._received, interrupted=True)
-
-
+# ---------------------------------------------------------------- a tap on the streams
 @dataclass
 class StreamTap:
     """What one TTS stream yielded inside the session: its context id and a hash."""
 
     context_id: str = ""
-    audio_bytes: int = 0
-    sha: Any = field(default_factory=hashlib.sha256)
-
-
-_TAPPED_CLASSES: dict[type, type] = {}
-
-
-def _tapped_class(cls: type) -> type:
-    """A subclass of the engine's stream class that hashes what it yields (no behaviour change)."""
-    if cls not in _TAPPED_CLASSES:
-
-        async def __anext__(self: Any) -> Any:
-            ev = await super(tapped, self).__anext__()
-            tap: StreamTap = self._bench_tap
-            tap.context_id = tap.context_id or ev.segment_id
-            data = ev.frame.data.tobytes()
-            tap.sha.update(data)
-            tap.audio_bytes += len(data)
-            return ev
-
-        tapped = type(f"Tapped{cls.__name__}", (cls,), {"__anext__": __anext__})
-        _TAPPED_CLASSES[cls] = tapped
-    return _TAPPED_CLASSES[cls]
+    audio: AudioHash = field(default_factory=AudioHash)
 
 
 def tap_streams(engine: Engine) -> list[StreamTap]:
     """Every stream the session opens on this TTS gets a tap (for the integrity check)."""
     taps: list[StreamTap] = []
-    original = engine.tts.stream
 
-    def stream(**kwargs: Any) -> Any:
-        s = original(**kwargs)
-        s.__class__ = _tapped_class(type(s))
-        s._bench_tap = StreamTap()
-        taps.append(s._bench_tap)
-        return s
+    def on_audio(index: int, ev: Any) -> None:
+        if index == len(taps):
+            taps.append(StreamTap(context_id=ev.segment_id))
+        taps[index].audio.add(ev.frame)
 
-    engine.tts.stream = stream  # type: ignore[method-assign]
+    watch_tts_streams(engine.tts, on_audio)
     return taps
 
 
@@ -178,10 +102,11 @@ async def run_session(
         tts=engine.tts,
         **SESSION_OPTIONS,
     )
-    mic, speaker = SpeechInput(), InstantSpeaker()
+    # a reply has "played" once the TTS delivered it: e2e_latency ends at its first frame
+    mic, speaker = SpeechInput(), VirtualSpeaker(instant=True)
     session.input.audio = mic
     session.output.audio = speaker
-    probe = SessionProbe(session)
+    probe = SessionProbe(session, speaker.playing_changed)
     metrics: list[dict[str, Any]] = []
     try:
         await session.start(Agent(instructions="You are a helpful voice assistant."))
@@ -197,8 +122,8 @@ async def run_session(
         await engine.aclose()
     checked = []
     for tap in taps:
-        turn = Turn(variant, SHAPE, context_id=tap.context_id, audio_bytes=tap.audio_bytes)
-        turn.sha256 = tap.sha.hexdigest()
+        turn = Turn(variant, SHAPE, context_id=tap.context_id, audio_bytes=tap.audio.bytes)
+        turn.sha256 = tap.audio.hexdigest()
         await check_integrity(emu, turn)
         checked.append(turn)
     return metrics, checked

@@ -18,21 +18,17 @@ from typing import Any
 from .common import (
     BASELINE,
     OURS,
-    SHAPE_BY_NAME,
-    SHAPES,
     VARIANTS,
-    Emulator,
     Engine,
     Settings,
     Turn,
     check_integrity,
     integrity_summary,
-    ratio,
-    raw_ms,
     run_turn,
-    script,
-    summarize,
 )
+from .emulator import Emulator
+from .measure import ratio, raw_ms, summarize
+from .replies import SHAPE_BY_NAME, SHAPES, script
 
 COLD_SHAPE = "three"
 ROUND_LEAD_S = 0.01  # streams are created this long before the first token (as in a session)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import hashlib
 import json
 import os
 import random
@@ -30,6 +29,7 @@ import psutil
 from livekit.agents import APIConnectOptions, APIError
 
 import plugin_cartesia_ws
+from agent.scripted import StreamedTurn, TokenPlan, llm_tokens, stream_turn
 from plugin_cartesia_ws import ReconnectPolicy
 from plugin_cartesia_ws.emulator import EmulatorProcess
 
@@ -101,21 +101,11 @@ def _text(turn: int, rng: random.Random) -> str:
     return " ".join(rng.sample(sentences, k=rng.randint(1, 3)))
 
 
-def _tokens(text: str) -> list[str]:
-    words = text.split(" ")
-    return [w if i == 0 else " " + w for i, w in enumerate(words)]
-
-
-async def _feed(stream: plugin_cartesia_ws.SynthesizeStream, text: str, *, pause: bool) -> None:
-    """Tokens like an LLM; with ``pause``, it stops to think after the first sentence."""
-    first, _, rest = text.partition(". ")
-    for token in _tokens(f"{first}. " if pause else text):
-        stream.push_text(token)
-    if pause:
-        await asyncio.sleep(LLM_PAUSE_S)  # the scenario itself, not a wait for an event
-        for token in _tokens(rest):
-            stream.push_text(" " + token if token[:1] != " " else token)
-    stream.end_input()
+def _plan(text: str, *, pause: bool) -> TokenPlan:
+    """Tokens like an LLM, at once; with ``pause``, it stops to think after the first sentence."""
+    tokens = llm_tokens(text)
+    cut = tokens.index(".") + 1 if pause and "." in tokens else len(tokens)
+    return [(0.0 if i < cut else LLM_PAUSE_S, token) for i, token in enumerate(tokens)]
 
 
 async def _fault(http: aiohttp.ClientSession, url: str, **fault: Any) -> None:
@@ -158,26 +148,22 @@ async def _one_turn(
     elif scenario == "pause":
         seconds = rng.choice([0.2, 0.8])  # shorter, then longer than CONN.timeout
         await _fault(http, url, kind="pause", after_chunks=rng.randint(1, 4), seconds=seconds)
-    stream = tts.stream(conn_options=CONN)
-    feeder = asyncio.create_task(_feed(stream, text, pause=scenario == "pause_drop"))
-    audio = bytearray()
-    words: list[str] = []
     interrupt_after = 4800 * rng.randint(1, 4)  # 0.1 to 0.4 s of audio
-    try:
-        async for ev in stream:
-            audio += ev.frame.data.tobytes()
-            words += [str(t) for t in ev.frame.userdata.get("lk.timed_transcripts", [])]
-            if scenario == "interrupt" and len(audio) > interrupt_after:
-                report.outcomes["interrupt: cancelled"] += 1
-                return  # barge-in: aclose() below, like AgentSession
+
+    def barge_in(streamed: StreamedTurn) -> bool:
+        return scenario == "interrupt" and len(streamed.audio) > interrupt_after
+
+    try:  # a barge-in closes the stream like AgentSession
+        result = await stream_turn(
+            tts, _plan(text, pause=scenario == "pause_drop"), conn_options=CONN, until=barge_in
+        )
     except APIError as exc:
         report.outcomes[f"{scenario}: error ({type(exc).__name__})"] += 1
         return
-    finally:
-        feeder.cancel()
-        await asyncio.gather(feeder, return_exceptions=True)
-        await stream.aclose()
-    stats = stream.stats
+    if barge_in(result):
+        report.outcomes["interrupt: cancelled"] += 1
+        return
+    stats = result.stream.stats
     if stats is None or not stats.done:
         report.outcomes[f"{scenario}: incomplete"] += 1
         report.integrity_failures.append(f"turn {turn} ({scenario}) ended without done")
@@ -185,13 +171,14 @@ async def _one_turn(
     outcome = "resumed" if stats.resumes else "completed"
     report.outcomes[f"{scenario}: {outcome}"] += 1
     if stats.resumes:
-        if "".join(words).split() != text.split():
+        heard = "".join(str(t) for t in result.transcript)
+        if heard.split() != text.split():
             report.integrity_failures.append(
-                f"turn {turn} ({scenario}): heard {''.join(words)!r} for {text!r}"
+                f"turn {turn} ({scenario}): heard {heard!r} for {text!r}"
             )
     else:
         expected = await _server_sha(http, url, stats.context_id)
-        if expected != hashlib.sha256(audio).hexdigest():
+        if expected != result.sha256:
             report.integrity_failures.append(f"turn {turn}: audio differs from the server's")
 
 

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
-from livekit.agents import APIConnectionError
+from livekit.agents import APIConnectionError, APIError
 
 from . import protocol
 from .log import WarnOnce, logger
@@ -27,11 +27,16 @@ Inbox = asyncio.Queue[tuple[str | None, ContextItem]]  # (context id, item); Non
 
 
 class ContextEvents:
-    """The server events of one context, in arrival order, into its turn's inbox."""
+    """The server events of one context, in arrival order, into its turn's inbox.
+
+    ``direct``: the turn's synchronous handler, tried first; it returns False for an event
+    it leaves to the inbox. Audio then reaches LiveKit without a task switch per chunk.
+    """
 
     def __init__(self, context_id: str, inbox: Inbox | None = None) -> None:
         self.context_id = context_id
         self.inbox: Inbox = inbox if inbox is not None else asyncio.Queue()
+        self.direct: Callable[[ContextItem], bool] | None = None
 
     def put(self, item: ContextItem) -> None:
         self.inbox.put_nowait((self.context_id, item))
@@ -172,6 +177,16 @@ class CartesiaSocket:
         if target is None:
             self.stale_frames_dropped += 1  # a cancelled or finished context: never replayed
             return
+        if target.direct is not None:
+            try:
+                if target.direct(event):
+                    return
+            except Exception as exc:  # the turn's bug must end the turn, not the reader
+                logger.exception("handling a Cartesia event failed")
+                error = APIError(f"handling a Cartesia event failed: {type(exc).__name__}")
+                error.retryable = False
+                target.put(error)
+                return
         target.put(event)
 
     async def aclose(self) -> None:

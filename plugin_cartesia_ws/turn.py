@@ -66,6 +66,7 @@ class State(Enum):
 
 
 TERMINAL = frozenset({State.DONE, State.FAILED, State.CANCELLED})
+_LIVE = (State.STREAMING, State.ENDING)  # where server events are legal
 
 
 class TurnStateError(RuntimeError):
@@ -139,6 +140,7 @@ class TurnMachine:
         self._chunker = chunker
         self._width = bytes_per_sample(config.options.encoding)
         self._bytes_per_s = 2 * config.options.sample_rate  # of the s16 we emit
+        self._s16 = config.options.encoding == "pcm_s16le"  # what LiveKit takes: no decoding
         self._ctx = _Context(turn_id, 0.0, now)
         self._input_ended = False
         self._sent_any = False  # in the whole turn
@@ -216,6 +218,10 @@ class TurnMachine:
 
     def server(self, event: object, now: float) -> list[Output]:
         """One parsed server event; events of earlier contexts of the turn are ignored."""
+        ctx = self._ctx
+        if type(event) is protocol.Chunk and self.state in _LIVE and event.context_id == ctx.id:
+            ctx.last_event_at = now  # the hot path, once per audio chunk: no more checks
+            return self._audio(event)
         if getattr(event, "context_id", None) not in (self._ctx.id, None):
             return []
         if isinstance(event, protocol.Error):
@@ -352,17 +358,22 @@ class TurnMachine:
             raw = protocol.decode_audio(chunk.data)  # lenient fast path, then strict
         except binascii.Error:
             return [Warn("bad-base64", "skipped a Cartesia chunk that is not base64")]
-        raw = ctx.carry + raw
-        whole = len(raw) - len(raw) % self._width  # a sample split across chunks is carried
-        raw, ctx.carry = raw[:whole], raw[whole:]
+        if ctx.carry:
+            raw = ctx.carry + raw
+        if split := len(raw) % self._width:  # a sample split across chunks is carried
+            raw, ctx.carry = raw[:-split], raw[-split:]
+        else:
+            ctx.carry = b""
         if not raw:
             return []
-        pcm = decode_to_s16(raw, self.config.options.encoding)
+        pcm = raw if self._s16 else decode_to_s16(raw, self.config.options.encoding)
         ctx.pushed_s += len(pcm) / self._bytes_per_s
         first = not self.audio_started
         self.audio_started = True
-        outputs: list[Output] = [Audio(pcm, step_time=chunk.step_time if first else None)]
-        return outputs + self._release_words(ctx.pushed_s + _EPS)
+        audio = Audio(pcm, step_time=chunk.step_time if first else None)
+        if not ctx.held:
+            return [audio]  # no word timing waits for this audio
+        return [audio, *self._release_words(ctx.pushed_s + _EPS)]
 
     def _release_words(self, until: float | None) -> list[Output]:
         """Words whose audio has been pushed (all of them when ``until`` is None)."""

@@ -9,7 +9,7 @@ from livekit import rtc
 from livekit.agents import APIConnectOptions, APIStatusError, llm
 from livekit.plugins import openai
 
-from tests.fakes import FakeOpenAI, TranscriptionRequest, split_tokens
+from tests.fakes import FakeOpenAI, TranscriptionRequest, llm_tokens
 
 REPLY = "Sure! It's sunny and 22 degrees in Paris today, with a light breeze."
 NO_RETRY = APIConnectOptions(max_retry=0, timeout=5.0)
@@ -29,10 +29,13 @@ def _speechlike(seconds: float, sample_rate: int = 16000) -> np.ndarray:
     return (envelope * wave * 8000).astype(np.int16)
 
 
-def test_split_tokens_is_gpt_like_and_lossless() -> None:
-    assert split_tokens("Hello, world!") == ["Hello", ",", " world", "!"]
-    assert split_tokens("It's 2024.") == ["It", "'s", " ", "202", "4", "."]
-    assert "".join(split_tokens(REPLY)) == REPLY
+def test_llm_tokens_is_gpt_like_and_lossless() -> None:
+    assert llm_tokens("Hello, world!") == ["Hello", ",", " world", "!"]
+    assert llm_tokens("It's 2024.") == ["It", "'s", " ", "202", "4", "."]
+    assert "".join(llm_tokens(REPLY)) == REPLY
+    assert llm_tokens("Set OPENAI_API_KEY_2.") == [
+        "Set", " OPENAI", "_", "API", "_", "KEY", "_", "2", ".",
+    ]  # fmt: skip
 
 
 async def test_llm_streams_the_scripted_reply() -> None:
@@ -56,7 +59,7 @@ async def test_llm_streams_the_scripted_reply() -> None:
 
     assert "".join(deltas) == REPLY
     # streamed token by token, not in one piece
-    assert deltas == split_tokens(REPLY)
+    assert deltas == llm_tokens(REPLY)
     assert usage is not None and usage.completion_tokens == len(deltas)
 
     (request,) = fake.chat_requests
@@ -121,7 +124,7 @@ async def test_non_streaming_chat_completion() -> None:
                 body = await resp.json()
     assert body["object"] == "chat.completion"
     assert body["choices"][0]["message"] == {"role": "assistant", "content": REPLY, "refusal": None}
-    assert body["usage"]["completion_tokens"] == len(split_tokens(REPLY))
+    assert body["usage"]["completion_tokens"] == len(llm_tokens(REPLY))
 
 
 @pytest.mark.parametrize(

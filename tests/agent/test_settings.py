@@ -235,12 +235,6 @@ def test_env_example_lists_every_setting_and_nothing_else() -> None:
     Settings.from_env(env={}, dotenv_path=REPO / ".env.example")
 
 
-def test_readme_describes_every_setting() -> None:
-    docs = (REPO / "README.md").read_text()
-    missing = [name for name in ENV_NAMES if f"| `{name}` |" not in docs]
-    assert missing == []
-
-
 def test_load_dotenv_into_keeps_existing_variables(tmp_path: Path) -> None:
     dotenv = tmp_path / ".env"
     dotenv.write_text("A=from-file\nB=from-file\n")

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import hashlib
 import json
 import logging
 import re
 import wave
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +20,9 @@ from livekit.agents import AgentSession, vad
 from livekit.agents.testing import fake_job_context
 
 from agent import simulate, worker
-from agent.audio_io import TranscriptCollector, VirtualSpeaker, read_wav
-from agent.offline_llm import LABEL, EchoLLM, echo_reply, tokens
+from agent.audio_io import VirtualSpeaker, read_wav
+from agent.offline_llm import LABEL, EchoLLM, echo_reply
+from agent.scripted import llm_tokens
 from agent.settings import Settings
 from plugin_cartesia_ws.emulator import CartesiaEmulator
 from plugin_cartesia_ws.emulator.voices import EspeakVoice, VoiceUnavailable
@@ -83,10 +84,6 @@ def words(text: str) -> list[str]:
     return re.findall(r"[a-z']+", text.lower())
 
 
-def pcm_bytes(segment) -> bytes:
-    return b"".join(bytes(f.data) for f in segment.frames)
-
-
 def espeak_seconds(text: str) -> float:
     return EspeakVoice().render(text, sample_rate=24000).duration
 
@@ -135,7 +132,7 @@ async def test_a_voice_turn_through_the_workers_session() -> None:
     assert 0.8 * expected < segment.played_s < 1.6 * expected
     ((context_id, record),) = emu.records.items()
     assert record.done_sent and not record.cancelled
-    assert hashlib.sha256(pcm_bytes(segment)).hexdigest() == record.audio_sha256
+    assert segment.sha256() == record.audio_sha256
     assert words(record.transcript) == words(REPLY)
     assert emu.sockets_opened == 1
 
@@ -213,9 +210,9 @@ async def test_barge_in_cancels_the_context_and_the_next_turn_reuses_the_socket(
     # no audio of the cancelled context played after the cut: the first segment is a
     # prefix of that context's audio and the second is exactly the next context's
     assert cancelled.audio is not None and completed.audio is not None
-    assert bytes(cancelled.audio).startswith(pcm_bytes(cut))
-    assert pcm_bytes(nxt) == bytes(completed.audio)
-    assert hashlib.sha256(pcm_bytes(nxt)).hexdigest() == completed.audio_sha256
+    assert bytes(cancelled.audio).startswith(cut.audio_bytes())
+    assert nxt.audio_bytes() == bytes(completed.audio)
+    assert nxt.sha256() == completed.audio_sha256
 
     # the next turn ran on the same warm socket
     assert emu.sockets_opened == 1
@@ -226,22 +223,11 @@ GREETING = "Hi, I am the weather bot."
 
 
 async def test_worker_entrypoint_with_the_real_tts_against_the_emulator(
-    clean_env: pytest.MonkeyPatch,
+    clean_env: pytest.MonkeyPatch, headless_session: dict[str, object]
 ) -> None:
     """`entrypoint` builds everything from the environment: the real plugin TTS (no
     build_tts patching) talks to the emulator, the real OpenAI LLM to the fake. Only the
     room's audio track is replaced by a virtual speaker (the fake job's room is offline)."""
-    made: dict[str, object] = {}
-    real_build_session = worker.build_session
-
-    def build_session(settings: Settings, **kwargs: object) -> AgentSession:
-        session = real_build_session(settings, **kwargs)  # type: ignore[arg-type]
-        session.output.audio = made.setdefault("speaker", VirtualSpeaker())  # type: ignore[assignment]
-        session.output.transcription = made.setdefault("text", TranscriptCollector())  # type: ignore[assignment]
-        made["session"] = session
-        return session
-
-    clean_env.setattr(worker, "build_session", build_session)
     async with (
         FakeOpenAI(replies=[REPLY], ttft=0.1, token_interval=0.01) as fake,
         CartesiaEmulator(voice="auto") as emu,
@@ -259,17 +245,16 @@ async def test_worker_entrypoint_with_the_real_tts_against_the_emulator(
             worker.prewarm(ctx.proc)
             try:
                 await asyncio.wait_for(worker.entrypoint(ctx), 20)
-                session = made["session"]
-                speaker = made["speaker"]
+                session = headless_session["session"]
+                speaker = headless_session["speaker"]
                 assert isinstance(session, AgentSession) and isinstance(speaker, VirtualSpeaker)
                 assert type(session.tts).__module__.startswith("plugin_cartesia_ws")
 
-                async def played_out(segments: int) -> None:
-                    while speaker.playing or len(speaker.segments) < segments:
-                        await speaker.playing_changed.wait()
+                def played_out(segments: int) -> Callable[[], bool]:
+                    return lambda: not speaker.playing and len(speaker.segments) >= segments
 
                 # the greeting: TTS only, spoken through the emulator
-                await asyncio.wait_for(played_out(1), 20)
+                await speaker.playing_changed.wait_until(played_out(1), 20)
                 assert fake.chat_requests == []
                 result = await asyncio.wait_for(session.run(user_input="Weather in Paris?"), 30)
                 replies = [
@@ -280,11 +265,11 @@ async def test_worker_entrypoint_with_the_real_tts_against_the_emulator(
                 assert [words(m.text_content or "") for m in replies] == [words(REPLY)]
                 assert replies[0].metrics.get("tts_node_ttfb") is not None
                 assert replies[0].metrics.get("llm_node_ttft") is not None
-                await asyncio.wait_for(played_out(2), 30)
+                await speaker.playing_changed.wait_until(played_out(2), 30)
             finally:
-                if "session" in made:
-                    await made["session"].aclose()  # type: ignore[attr-defined]
-                    await made["session"].tts.aclose()  # type: ignore[attr-defined]
+                if "session" in headless_session:
+                    await headless_session["session"].aclose()  # type: ignore[attr-defined]
+                    await headless_session["session"].tts.aclose()  # type: ignore[attr-defined]
 
     greeting_ctx, reply_ctx = emu.records.values()
     assert words(greeting_ctx.transcript) == words(GREETING)
@@ -293,7 +278,7 @@ async def test_worker_entrypoint_with_the_real_tts_against_the_emulator(
     # what played is exactly what the server sent, at the configured rate
     for segment, record in zip(speaker.segments, (greeting_ctx, reply_ctx), strict=True):
         assert segment.frames[0].sample_rate == 16000
-        assert hashlib.sha256(pcm_bytes(segment)).hexdigest() == record.audio_sha256
+        assert segment.sha256() == record.audio_sha256
         assert np.abs(segment.heard_pcm()).max() > 1000
     assert emu.sockets_opened == 1  # prewarmed at start, reused by both turns
     (chat,) = fake.chat_requests
@@ -334,6 +319,37 @@ async def test_simulate_main_with_the_fakes(
         assert turn["latencies"][key] > 0, key
     assert len(fake.transcription_requests) == 1 and len(fake.chat_requests) == 1
     assert "agent turn: e2e" in (out / "simulate.log").read_text()
+
+
+@needs_espeak
+async def test_simulate_main_barge_in_report_names_each_replys_own_context(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with FakeOpenAI(
+        replies=[LONG_REPLY, SHORT_REPLY],
+        transcripts=transcribe_speech(QUESTION, STOP),
+        ttft=0.1,
+        token_interval=0.01,
+    ) as fake:
+        clean_env.setenv("OPENAI_API_KEY", "sk-test")
+        clean_env.setenv("OPENAI_BASE_URL", fake.base_url)
+        out = tmp_path / "out"
+        args = ["--say", QUESTION, "--barge-in", STOP, "--barge-in-after", "0.8"]
+        rc = await asyncio.to_thread(simulate.main, [*args, "--out-dir", str(out)])
+    printed = capsys.readouterr()
+    assert rc == 0, printed.err
+    data = json.loads((out / "conversation.json").read_text())
+    cut, nxt = data["turns"]
+    contexts = data["emulator"]["contexts"]
+    # each reply is tied to the context its audio came from, and they differ
+    assert cut["interrupted"] and not nxt["interrupted"]
+    assert cut["context_id"] in contexts and nxt["context_id"] in contexts
+    assert cut["context_id"] != nxt["context_id"]
+    assert contexts[cut["context_id"]]["cancel_received_at"] is not None
+    report = data["barge_in"]
+    assert report["context_id"] == cut["context_id"] and report["server_cancelled"]
+    assert report["later_audio_is_other_contexts"] is True
+    assert "AUDIO MISMATCH" not in printed.out
 
 
 def test_simulate_main_offline_with_local_whisper(
@@ -387,6 +403,18 @@ def test_simulate_without_any_stt_says_what_to_install(
     assert "no speech-to-text" in err and "OPENAI_API_KEY" in err and "faster-whisper" in err
 
 
+def test_simulate_says_what_is_wrong_with_empty_text_and_leaves_no_folder(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    for args in (["--say", ""], ["--say", "Hi", "--barge-in", "  "]):
+        assert simulate.main([*args, "--out-dir", str(out)]) == 2
+        err = capsys.readouterr().err.strip()
+        option = args[-2]
+        assert err == f"error: {option} needs some text to speak, not {args[-1]!r}"
+        assert not out.exists()
+
+
 def test_simulate_refuses_a_forced_component_that_is_not_configured(
     clean_env: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -414,6 +442,6 @@ async def test_echo_llm_streams_a_labelled_multi_sentence_reply(
     assert text == echo_reply("what time is it")
     assert text.startswith(f"{LABEL} You said: what time is it.")
     assert len(re.findall(r"[.!?](?:\s|$)", text)) >= 3  # multi-sentence
-    assert "".join(tokens(text)) == text and len(tokens(text)) > 20
+    assert "".join(llm_tokens(text)) == text and len(llm_tokens(text)) > 20
     assert any("offline echo LLM" in r.getMessage() for r in caplog.records)
     await model.aclose()

@@ -206,12 +206,10 @@ def test_console_needs_no_livekit_server(
 def test_simulate_missing_module_is_a_clear_error(
     clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    clean_env.setitem(sys.modules, "agent.simulate", None)  # as if agent/simulate.py were absent
+    clean_env.setitem(sys.modules, "agent.simulate", None)  # as if agent/simulate/ were absent
     assert main(["simulate", "--in", "x.wav"]) == 2
     err = capsys.readouterr().err.strip()
-    assert (
-        err == "error: `simulate` is not available in this version (agent/simulate.py is missing)"
-    )
+    assert err == "error: `simulate` is not available in this version (agent/simulate/ is missing)"
 
 
 def test_simulate_delegates_its_arguments(clean_env: pytest.MonkeyPatch) -> None:

@@ -17,8 +17,9 @@ from livekit.agents.worker import ServerEnvOption
 from livekit.plugins import silero
 
 from agent import worker
+from agent.audio_io import TranscriptCollector, VirtualSpeaker
 from agent.settings import Settings
-from tests.fakes import CollectingTextOutput, FakeOpenAI, InstantAudioOutput, StubTTS
+from tests.fakes import FakeOpenAI, StubTTS
 
 REPLY = "It is sunny and twenty two degrees in Paris."
 INSTRUCTIONS = "You are a weather bot. Answer in one sentence."
@@ -78,24 +79,14 @@ def vad_loads(monkeypatch: pytest.MonkeyPatch) -> list[object]:
 
 
 @pytest.fixture
-def headless(monkeypatch: pytest.MonkeyPatch) -> dict[str, object]:
-    """Stub TTS instead of plugin_cartesia_ws, and an instant audio sink and a transcript
-    collector instead of the room's track and text stream (the fake job's room is never
-    connected)."""
-    made: dict[str, object] = {}
-    monkeypatch.setattr(worker, "build_tts", lambda settings: made.setdefault("tts", StubTTS()))
-    real_build_session = worker.build_session
-
-    def build_session(settings: Settings, **kwargs: object) -> AgentSession:
-        session = real_build_session(settings, **kwargs)  # type: ignore[arg-type]
-        session.output.audio = made.setdefault("audio", InstantAudioOutput())  # type: ignore[assignment]
-        session.output.transcription = made.setdefault("text", CollectingTextOutput())  # type: ignore[assignment]
-        made["session"] = session
-        made["settings"] = settings
-        return session
-
-    monkeypatch.setattr(worker, "build_session", build_session)
-    return made
+def headless(
+    headless_session: dict[str, object], monkeypatch: pytest.MonkeyPatch
+) -> dict[str, object]:
+    """The headless session with a stub TTS instead of plugin_cartesia_ws."""
+    monkeypatch.setattr(
+        worker, "build_tts", lambda settings: headless_session.setdefault("tts", StubTTS())
+    )
+    return headless_session
 
 
 async def _wait_for_assistant_message(session: AgentSession, timeout: float = 10.0) -> str:
@@ -166,11 +157,11 @@ async def test_entrypoint_runs_a_session_with_the_prewarmed_vad(
                 ]
                 assert replies == [REPLY]
                 assert stub.texts[1] == REPLY
-                audio = headless["audio"]
-                assert isinstance(audio, InstantAudioOutput) and audio.duration > 0
+                speaker = headless["speaker"]
+                assert isinstance(speaker, VirtualSpeaker) and speaker.received_s > 0
                 text = headless["text"]
-                assert isinstance(text, CollectingTextOutput)
-                assert text.segments == [GREETING, REPLY]
+                assert isinstance(text, TranscriptCollector)
+                assert text.replies == [GREETING, REPLY]
 
                 (request,) = fake.chat_requests
                 assert request["model"] == "llama3.2"

@@ -17,11 +17,12 @@ from typing import Any
 import pytest
 
 from plugin_cartesia_ws.emulator import CartesiaEmulator, LatencyModel
+from plugin_cartesia_ws.models import TTSDefaultVoiceId
 
 ROOT = Path(__file__).resolve().parents[2]
 JS_DIR = Path(__file__).parent / "js"
 PIPECAT_PYTHON = ROOT / ".venv-pipecat" / "bin" / "python"
-VOICE_ID = "f786b574-daa5-4673-aa0c-cbe3e8534c02"
+VOICE_ID = TTSDefaultVoiceId
 
 
 def require(ok: bool, missing: str) -> None:

@@ -10,8 +10,9 @@ import aiohttp
 import pytest
 
 from plugin_cartesia_ws.emulator import CartesiaEmulator
+from plugin_cartesia_ws.models import TTSDefaultVoiceId
 
-VOICE = {"mode": "id", "id": "f786b574-daa5-4673-aa0c-cbe3e8534c02"}
+VOICE = {"mode": "id", "id": TTSDefaultVoiceId}
 RAW = {"container": "raw", "encoding": "pcm_s16le", "sample_rate": 16000}
 
 

@@ -7,6 +7,7 @@ import pytest
 from livekit.agents import APIConnectOptions
 from livekit.plugins import cartesia
 
+from agent.scripted import stream_turn
 from plugin_cartesia_ws.emulator import CartesiaEmulator
 from plugin_cartesia_ws.emulator.voices import ToneVoice
 
@@ -50,16 +51,9 @@ async def test_official_plugin_streams_a_multi_sentence_turn(emu: CartesiaEmulat
 async def test_official_plugin_closed_mid_turn(emu: CartesiaEmulator) -> None:
     async with aiohttp.ClientSession() as http:
         tts = cartesia.TTS(api_key=emu.api_key, base_url=emu.url, http_session=http)
-        stream = tts.stream(conn_options=NO_RETRY)
-        for sentence in ["This is the first long sentence of the answer. "] * 4:
-            stream.push_text(sentence)
-        stream.end_input()
-        got = 0
-        async for _ev in stream:
-            got += 1
-            if got == 3:
-                break
-        await stream.aclose()  # what AgentSession does on barge-in
+        sentences = [(0.0, "This is the first long sentence of the answer. ")] * 4
+        # closed after 3 frames: what AgentSession does on barge-in
+        await stream_turn(tts, sentences, conn_options=NO_RETRY, until=lambda t: t.frames == 3)
         # the official plugin sends no cancel: it drops the socket instead
         [ctx_id] = list(emu.records)
         assert not emu.record(ctx_id).cancelled

@@ -15,8 +15,9 @@ from cartesia.types.websocket_response import Chunk, Done, FlushDone, Timestamps
 
 from plugin_cartesia_ws.emulator import CartesiaEmulator
 from plugin_cartesia_ws.emulator.voices import ToneVoice
+from plugin_cartesia_ws.models import TTSDefaultVoiceId
 
-VOICE = {"mode": "id", "id": "f786b574-daa5-4673-aa0c-cbe3e8534c02"}
+VOICE = {"mode": "id", "id": TTSDefaultVoiceId}
 FORMAT = {"container": "raw", "encoding": "pcm_s16le", "sample_rate": 16000}
 STRICT = pydantic.TypeAdapter(WebsocketResponse)
 
@@ -124,7 +125,7 @@ async def test_two_interleaved_contexts_on_one_socket(emu: CartesiaEmulator) -> 
 async def test_sdk_default_format_f32_44100_and_bare_voice(emu: CartesiaEmulator) -> None:
     sdk = client(emu)
     async with sdk.tts.websocket_connect() as conn:
-        ctx = conn.context(voice="f786b574-daa5-4673-aa0c-cbe3e8534c02")  # SDK defaults
+        ctx = conn.context(voice=TTSDefaultVoiceId)  # SDK defaults
         await ctx.push("Hi.")
         await ctx.no_more_inputs()
         events = await asyncio.wait_for(collect(ctx), 10)

@@ -1,14 +1,13 @@
 """Local stand-ins for cloud services and LiveKit I/O, for offline tests."""
 
-from agent.local_openai import FakeOpenAI, TranscriptionRequest, split_tokens
+from agent.local_openai import FakeOpenAI, TranscriptionRequest
+from agent.scripted import llm_tokens
 
-from .livekit_io import CollectingTextOutput, InstantAudioOutput, StubTTS
+from .livekit_io import StubTTS
 
 __all__ = [
-    "CollectingTextOutput",
     "FakeOpenAI",
-    "InstantAudioOutput",
     "StubTTS",
     "TranscriptionRequest",
-    "split_tokens",
+    "llm_tokens",
 ]

@@ -1,70 +1,11 @@
-"""Headless stand-ins for the LiveKit side of a session: an audio sink that "plays"
-instantly and a tiny streaming TTS, for tests that need a session without a room."""
+"""A tiny streaming TTS, for tests that need a session without the plugin (the headless
+audio and text outputs are agent.audio_io's VirtualSpeaker and TranscriptCollector)."""
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
-from livekit import rtc
 from livekit.agents import APIConnectOptions, tts
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS
-from livekit.agents.voice.io import AudioOutput, AudioOutputCapabilities, TextOutput
-
-
-class InstantAudioOutput(AudioOutput):
-    """Records the agent's frames; a segment counts as played the moment it is flushed."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            label="InstantAudioOutput", capabilities=AudioOutputCapabilities(pause=False)
-        )
-        self.frames: list[rtc.AudioFrame] = []
-        self._segment_duration = 0.0
-        self._playing = False
-
-    async def capture_frame(self, frame: rtc.AudioFrame) -> None:
-        await super().capture_frame(frame)
-        if not self._playing:
-            self._playing = True
-            self.on_playback_started(created_at=time.time())
-        self.frames.append(frame)
-        self._segment_duration += frame.duration
-
-    def flush(self) -> None:
-        super().flush()
-        self._finish(interrupted=False)
-
-    def clear_buffer(self) -> None:
-        self._finish(interrupted=True)
-
-    def _finish(self, *, interrupted: bool) -> None:
-        if not self._playing:
-            return
-        self._playing = False
-        position, self._segment_duration = self._segment_duration, 0.0
-        self.on_playback_finished(playback_position=position, interrupted=interrupted)
-
-    @property
-    def duration(self) -> float:
-        return sum(f.duration for f in self.frames)
-
-
-class CollectingTextOutput(TextOutput):
-    """Collects the agent's transcript, one string per segment."""
-
-    def __init__(self) -> None:
-        super().__init__(label="CollectingTextOutput", next_in_chain=None)
-        self.segments: list[str] = []
-        self._current = ""
-
-    async def capture_text(self, text: str) -> None:
-        self._current += text
-
-    def flush(self) -> None:
-        if self._current:
-            self.segments.append(self._current)
-        self._current = ""
 
 
 class StubTTS(tts.TTS):

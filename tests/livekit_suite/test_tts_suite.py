@@ -25,6 +25,8 @@ from livekit.agents import APIConnectOptions, APITimeoutError
 from livekit.agents import tts as lk_tts
 from livekit.agents.metrics import TTSMetrics
 
+from agent.scripted import llm_tokens
+
 from .conftest import TTSFactory, record_result
 from .judge import WER_BOUND, WhisperJudge, wer
 from .toxiproxy import Proxy
@@ -88,16 +90,6 @@ class Collector:
     def __init__(self, tts: lk_tts.TTS, event: str) -> None:
         self.events: list[Any] = []
         tts.on(event, self.events.append)
-
-
-def llm_tokens(text: str) -> list[str]:
-    """Words with their leading space and punctuation on its own, as an LLM streams them."""
-    tokens: list[str] = []
-    for i, word in enumerate(text.split(" ")):
-        core = word.rstrip(".,!?")
-        tokens.append((" " if i else "") + core)
-        tokens.extend(word[len(core) :])
-    return tokens
 
 
 async def bounded(work: Coroutine[Any, Any, T], seconds: float) -> T:

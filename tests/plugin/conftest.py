@@ -4,15 +4,14 @@ fails any test whose logs or errors contain the API key."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 
 import pytest
 from livekit.agents import APIConnectOptions, APIStatusError
 
 import plugin_cartesia_ws
+from agent.scripted import StreamedTurn, stream_turn
 from plugin_cartesia_ws.emulator import CartesiaEmulator
 
 FAST = APIConnectOptions(max_retry=0, timeout=2.0)
@@ -35,53 +34,16 @@ async def tts(
     assert emu.api_key not in caplog.text, "the API key leaked into the logs"
 
 
-@dataclass
-class TurnResult:
-    audio: bytes = b""
-    frames: int = 0
-    transcript: list[str] = field(default_factory=list)
-    stream: plugin_cartesia_ws.SynthesizeStream | None = None
-
-    @property
-    def sha256(self) -> str:
-        return hashlib.sha256(self.audio).hexdigest()
-
-    @property
-    def context_id(self) -> str:
-        assert self.stream is not None and self.stream.stats is not None
-        return self.stream.stats.context_id
-
-
 async def run_turn(
     tts: plugin_cartesia_ws.TTS,
     tokens: list[str],
     *,
     token_gap: float = 0.0,
     conn_options: APIConnectOptions = FAST,
-) -> TurnResult:
-    """Push tokens like an LLM would, end the input, collect every frame."""
-    stream = tts.stream(conn_options=conn_options)
-    result = TurnResult(stream=stream)
-
-    async def feed() -> None:
-        for token in tokens:
-            stream.push_text(token)
-            if token_gap:
-                await asyncio.sleep(token_gap)  # LLM token pacing, part of the scenario
-        stream.end_input()
-
-    feeder = asyncio.create_task(feed())
-    audio = bytearray()
-    try:
-        async for ev in stream:
-            audio += ev.frame.data.tobytes()
-            result.frames += 1
-            result.transcript += list(ev.frame.userdata.get("lk.timed_transcripts", []))
-    finally:
-        result.audio = bytes(audio)
-        await feeder
-        await stream.aclose()
-    return result
+) -> StreamedTurn:
+    """Push tokens like an LLM would, `token_gap` s apart, end the input, collect every frame."""
+    plan = [(i * token_gap, token) for i, token in enumerate(tokens)]
+    return await stream_turn(tts, plan, conn_options=conn_options)
 
 
 async def failed_turn(
@@ -101,15 +63,3 @@ async def connected(tts: plugin_cartesia_ws.TTS) -> None:
     connecting = tts.pool._connecting
     if connecting is not None:
         await asyncio.wait_for(asyncio.shield(connecting), 5)
-
-
-def sentence_tokens(text: str) -> list[str]:
-    """Split like a GPT tokenizer would: words with their leading space, punctuation apart."""
-    tokens: list[str] = []
-    for i, word in enumerate(text.split(" ")):
-        lead = " " if i else ""
-        core = word.rstrip(".,!?")
-        tail = word[len(core) :]
-        tokens.append(lead + core)
-        tokens.extend(tail)
-    return [t for t in tokens if t]

@@ -55,7 +55,7 @@ async def start_session(tts: plugin_cartesia_ws.TTS, transcripts: list[str], rep
     session.input.audio = mic
     session.output.audio = sync.audio_output
     session.output.transcription = sync.text_output
-    probe = SessionProbe(session)
+    probe = SessionProbe(session, speaker.playing_changed)
     await session.start(Agent(instructions="You are a helpful voice assistant."))
     return session, sync, mic, speaker, probe
 

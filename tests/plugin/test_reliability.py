@@ -12,11 +12,12 @@ from livekit.agents import tts as lk_tts
 from livekit.agents.metrics import TTSMetrics
 
 import plugin_cartesia_ws
+from agent.scripted import llm_tokens
 from plugin_cartesia_ws import ReconnectPolicy
 from plugin_cartesia_ws.chunking import is_speakable
 from plugin_cartesia_ws.emulator import CartesiaEmulator, LatencyModel
 
-from .conftest import FAST, connected, run_turn, sentence_tokens
+from .conftest import FAST, connected, run_turn
 
 QUICK = ReconnectPolicy(
     base_delay_s=0.05, max_delay_s=0.2, breaker_threshold=3, breaker_cooldown_s=30
@@ -127,7 +128,7 @@ BAD_INPUTS = [
     ["Null\x00byte and \u200bzero width and e\u0301 combining."],
     ["שלום עולם. مرحبا بالعالم."],
     ["</spell> <break/> < > <<>>"],
-    sentence_tokens("This is a very long reply that goes on and on. " * 110),  # > 5000 chars
+    llm_tokens("This is a very long reply that goes on and on. " * 110),  # > 5000 chars
 ]
 
 
@@ -230,7 +231,7 @@ async def test_close_1011_mid_turn_resumes(
 ) -> None:
     emu.add_fault("close", close_code=1011, after_chunks=10)
     text = "The server closes this socket with an internal error, and the reply still ends well."
-    result = await run_turn(tts, sentence_tokens(text))
+    result = await run_turn(tts, llm_tokens(text))
     assert result.stream is not None and result.stream.stats is not None
     assert result.stream.stats.resumes == 1
     assert "".join(result.transcript).split() == text.split()

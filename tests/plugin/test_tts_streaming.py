@@ -9,9 +9,10 @@ import pytest
 from livekit.agents import APIConnectionError, APIError, APIStatusError, APITimeoutError
 
 import plugin_cartesia_ws
+from agent.scripted import llm_tokens, stream_turn
 from plugin_cartesia_ws.emulator import CartesiaEmulator
 
-from .conftest import FAST, connected, failed_turn, run_turn, sentence_tokens
+from .conftest import FAST, connected, failed_turn, run_turn
 
 REPLY = "Sure! It is sunny and twenty two degrees in Paris today. Would you like the forecast?"
 
@@ -19,7 +20,7 @@ REPLY = "Sure! It is sunny and twenty two degrees in Paris today. Would you like
 async def test_multi_sentence_turn_token_by_token(
     emu: CartesiaEmulator, tts: plugin_cartesia_ws.TTS
 ) -> None:
-    tokens = sentence_tokens(REPLY)
+    tokens = llm_tokens(REPLY)
     result = await run_turn(tts, tokens, token_gap=0.01)
     record = emu.record(result.context_id)
     assert record.done_sent
@@ -69,8 +70,8 @@ async def test_two_concurrent_streams_share_one_socket(
     emu: CartesiaEmulator, tts: plugin_cartesia_ws.TTS
 ) -> None:
     a, b = await asyncio.gather(
-        run_turn(tts, sentence_tokens("First stream speaking now."), token_gap=0.005),
-        run_turn(tts, sentence_tokens("Second stream, also speaking."), token_gap=0.005),
+        run_turn(tts, llm_tokens("First stream speaking now."), token_gap=0.005),
+        run_turn(tts, llm_tokens("Second stream, also speaking."), token_gap=0.005),
     )
     assert emu.sockets_opened == 1
     assert a.sha256 == emu.record(a.context_id).audio_sha256
@@ -93,17 +94,15 @@ async def test_prewarm_opens_the_socket_before_the_first_turn(
 async def test_barge_in_cancels_the_context_and_keeps_the_socket(
     emu: CartesiaEmulator, tts: plugin_cartesia_ws.TTS
 ) -> None:
-    stream = tts.stream(conn_options=FAST)
-    stream.push_text("This is a long answer that keeps going. " * 6)
-    stream.end_input()
-    received = 0
-    async for _ev in stream:
-        received += 1
-        if received == 2:
-            break
-    context_id = stream.stats.context_id if stream.stats else ""
-    await stream.aclose()  # what AgentSession does on barge-in
-    after_close = [ev async for ev in stream]
+    # closed after 2 frames: what AgentSession does on barge-in
+    cut = await stream_turn(
+        tts,
+        [(0.0, "This is a long answer that keeps going. " * 6)],
+        conn_options=FAST,
+        until=lambda t: t.frames == 2,
+    )
+    context_id = cut.context_id
+    after_close = [ev async for ev in cut.stream]
     assert after_close == []  # nothing of the cancelled context reaches LiveKit
     await emu.wait_for(lambda: emu.record(context_id).cancelled)
     assert not emu.record(context_id).done_sent
@@ -200,7 +199,7 @@ async def test_socket_dropped_mid_turn_resumes_with_no_word_lost_or_repeated(
 ) -> None:
     emu.add_fault("drop", after_chunks=12)
     text = "A reply that will be cut off by a dropped socket, and then it carries on to the end."
-    result = await run_turn(tts, sentence_tokens(text), token_gap=0.005)
+    result = await run_turn(tts, llm_tokens(text), token_gap=0.005)
     stats = result.stream.stats if result.stream else None
     assert stats is not None and stats.resumes == 1 and stats.done
     heard = "".join(result.transcript).split()
@@ -337,7 +336,7 @@ async def test_an_explicit_tokenizer_decides_the_sentences(emu: CartesiaEmulator
         api_key=emu.api_key, base_url=emu.url, tokenizer=tokenize.blingfire.SentenceTokenizer()
     )
     try:
-        result = await run_turn(tts, sentence_tokens(REPLY), token_gap=0.002)
+        result = await run_turn(tts, llm_tokens(REPLY), token_gap=0.002)
     finally:
         await tts.aclose()
     sent = [m["transcript"] for m in emu.record(result.context_id).received if m.get("transcript")]

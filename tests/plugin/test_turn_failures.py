@@ -13,10 +13,11 @@ import pytest
 from livekit.agents import APIConnectOptions, APIError, APIStatusError
 
 import plugin_cartesia_ws
+from agent.scripted import StreamedTurn, llm_tokens
 from plugin_cartesia_ws import ReconnectPolicy
 from plugin_cartesia_ws.emulator import CartesiaEmulator
 
-from .conftest import FAST, TurnResult, connected, run_turn, sentence_tokens
+from .conftest import FAST, connected, run_turn
 
 SHORT = APIConnectOptions(max_retry=0, timeout=0.5)
 LONG = "A long reply that will be cut off. It goes on for a while. And then it ends well. "
@@ -26,17 +27,14 @@ def _tts(emu: CartesiaEmulator, **kwargs: object) -> plugin_cartesia_ws.TTS:
     return plugin_cartesia_ws.TTS(api_key=emu.api_key, base_url=emu.url, **kwargs)  # type: ignore[arg-type]
 
 
-async def _collect(stream: plugin_cartesia_ws.SynthesizeStream) -> TurnResult:
-    result = TurnResult(stream=stream)
-    audio = bytearray()
+async def _collect(stream: plugin_cartesia_ws.SynthesizeStream) -> StreamedTurn:
+    result = StreamedTurn(stream)
     async for ev in stream:
-        audio += ev.frame.data.tobytes()
-        result.transcript += list(ev.frame.userdata.get("lk.timed_transcripts", []))
-    result.audio = bytes(audio)
+        result.add(ev)
     return result
 
 
-def _words(result: TurnResult) -> list[str]:
+def _words(result: StreamedTurn) -> list[str]:
     return "".join(result.transcript).split()
 
 
@@ -155,7 +153,7 @@ async def test_resuming_without_per_word_timings_uses_flush_receipts(
     emu.add_fault("drop", after_chunks=25)  # well past 1.5 s of audio
     tts = _tts(emu, word_timestamps=timings != "none")
     try:
-        result = await run_turn(tts, sentence_tokens(LONG), token_gap=0.005)
+        result = await run_turn(tts, llm_tokens(LONG), token_gap=0.005)
     finally:
         await tts.aclose()
     stats = result.stream.stats if result.stream else None
@@ -310,3 +308,34 @@ async def test_a_missing_done_ends_the_turn_once_every_receipt_is_in(
     assert result.audio and result.stream is not None and result.stream.stats is not None
     assert result.stream.stats.resumes == 0
     assert "did not finish the context, but all of its audio arrived" in caplog.text
+
+
+# ---------------------------------------------------------------- the direct path (issue 12)
+async def test_a_bug_on_the_direct_audio_path_ends_the_turn_not_the_socket(
+    emu: CartesiaEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Audio is handled in the socket's reader task (no hop per chunk): a bug there must end
+    that turn with a clear error and its context, and leave the shared socket serving."""
+    from plugin_cartesia_ws import turn
+
+    real_server = turn.TurnMachine.server
+
+    def exploding(self: turn.TurnMachine, event: object, now: float) -> list[object]:
+        if isinstance(event, plugin_cartesia_ws.protocol.Chunk):
+            raise RuntimeError("bug in the audio path")
+        return real_server(self, event, now)
+
+    tts = _tts(emu)
+    try:
+        monkeypatch.setattr(turn.TurnMachine, "server", exploding)
+        with pytest.raises(APIError) as info:
+            await asyncio.wait_for(run_turn(tts, llm_tokens("This turn breaks.")), 10)
+        assert not info.value.retryable and "RuntimeError" in info.value.message
+        [context_id] = emu.records
+        await emu.wait_for(lambda: emu.record(context_id).cancel_received_at is not None)
+        monkeypatch.setattr(turn.TurnMachine, "server", real_server)
+        result = await asyncio.wait_for(run_turn(tts, llm_tokens("This one plays.")), 10)
+    finally:
+        await tts.aclose()
+    assert result.audio and emu.sockets_opened == 1  # the reader survived the bug
+    assert emu.record(result.context_id).audio_sha256 == result.sha256

@@ -18,8 +18,9 @@ from plugin_cartesia_ws.emulator.contexts import (
     Wake,
 )
 from plugin_cartesia_ws.emulator.messages import Catalogue
+from plugin_cartesia_ws.models import TTSDefaultVoiceId
 
-VOICE = {"mode": "id", "id": "f786b574-daa5-4673-aa0c-cbe3e8534c02"}
+VOICE = {"mode": "id", "id": TTSDefaultVoiceId}
 
 
 def gen(ctx: str = "c1", transcript: str = "Hello. ", **extra: object) -> str:

@@ -9,10 +9,11 @@ from livekit.agents import APIStatusError
 
 from plugin_cartesia_ws import protocol
 from plugin_cartesia_ws.emulator.messages import CancelRequest, Catalogue, parse_client_frame
+from plugin_cartesia_ws.models import TTSDefaultVoiceId
 
 OPTS = protocol.ContextOptions(
     model="sonic-3",
-    voice="f786b574-daa5-4673-aa0c-cbe3e8534c02",
+    voice=TTSDefaultVoiceId,
     encoding="pcm_s16le",
     sample_rate=24000,
     language="en",
