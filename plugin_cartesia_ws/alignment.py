@@ -28,7 +28,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from plugin_cartesia_ws.chunking import TAG_RE, is_cjk
+from plugin_cartesia_ws.boundaries import TAG_RE, is_cjk
 
 LOOKAHEAD_CHARS = 48  # key characters a word may skip ahead to find its match
 LOOKAHEAD_PER_PENDING = 12  # more room while unmatched words (a spelled-out number) wait

@@ -10,30 +10,27 @@ event per attempt.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from livekit.agents import APIConnectOptions, tts, utils
 from livekit.agents.types import USERDATA_TIMED_TRANSCRIPT
 
 from .breaker import Ticket
-from .stream import SynthesizeStream
-
-if TYPE_CHECKING:
-    from .tts import TTS
+from .stream import SynthesizeStream, TurnHost
 
 
 class ChunkedStream(tts.ChunkedStream):
     """One ``synthesize()`` request: one Cartesia context per attempt, on the shared socket."""
 
-    def __init__(self, *, tts: TTS, input_text: str, conn_options: APIConnectOptions) -> None:
+    def __init__(
+        self, *, tts: tts.TTS, host: TurnHost, input_text: str, conn_options: APIConnectOptions
+    ) -> None:
         super().__init__(tts=tts, input_text=input_text, conn_options=conn_options)
-        self._tts: TTS = tts
+        self._host = host
         self._ticket = Ticket()  # all attempts are one request to the breaker
 
     async def _run(self, output_emitter: tts.AudioEmitter) -> None:
         output_emitter.initialize(
             request_id=utils.shortuuid(),
-            sample_rate=self._tts.sample_rate,
+            sample_rate=self._host.sample_rate,
             num_channels=1,
             mime_type="audio/pcm",
             stream=False,
@@ -41,6 +38,7 @@ class ChunkedStream(tts.ChunkedStream):
         # One attempt of ours = one attempt of the engine: LiveKit's loop above retries.
         engine = SynthesizeStream(
             tts=self._tts,
+            host=self._host,
             conn_options=APIConnectOptions(max_retry=0, timeout=self._conn_options.timeout),
             ticket=self._ticket,
             report=False,

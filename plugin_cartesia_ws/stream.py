@@ -16,7 +16,7 @@ import functools
 import time
 from collections.abc import AsyncIterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from livekit.agents import APIConnectionError, APIConnectOptions, APIError, tts, utils
 from livekit.agents.utils import is_given
@@ -27,11 +27,27 @@ from . import turn_outputs as ops
 from .breaker import Ticket
 from .chunking import TextChunker, TokenizerChunker
 from .connection import CartesiaSocket, Inbox
-from .log import logger
+from .log import WarnOnce, logger
+from .options import TTSOptions
+from .pool import SocketPool
 from .turn import State, TurnConfig, TurnMachine
 
-if TYPE_CHECKING:
-    from .tts import TTS
+
+class TurnHost(Protocol):
+    """What a turn needs of the TTS that made it (``tts.TTS`` is one). Structural, so this
+    module and ``chunked`` never import ``tts``, which imports them."""
+
+    @property
+    def pool(self) -> SocketPool: ...
+
+    @property
+    def sample_rate(self) -> int: ...
+
+    _tokenizer: Any  # a user's SentenceTokenizer, or NOT_GIVEN
+    _warn_once: WarnOnce
+
+    def _options_snapshot(self) -> TTSOptions: ...
+
 
 _INPUT_ENDED = object()
 _WAKE = object()  # the direct path moved a deadline earlier: the loop re-reads it
@@ -73,14 +89,15 @@ class SynthesizeStream(tts.SynthesizeStream):
     def __init__(
         self,
         *,
-        tts: TTS,
+        tts: tts.TTS,
+        host: TurnHost,
         conn_options: APIConnectOptions,
         ticket: Ticket | None = None,
         report: bool = True,
     ) -> None:
         super().__init__(tts=tts, conn_options=conn_options)
-        self._tts: TTS = tts
-        self._opts = tts._options_snapshot()
+        self._host = host  # the same object as ``tts``, seen through what a turn needs
+        self._opts = host._options_snapshot()
         self._context_options = self._opts.context_options()
         self._ticket = ticket or Ticket()
         self._report = report
@@ -115,8 +132,8 @@ class SynthesizeStream(tts.SynthesizeStream):
             mime_type="audio/pcm",
             stream=True,
         )
-        socket, reused = await self._tts.pool.acquire(self._conn_options.timeout, self._ticket)
-        self._acquire_time = self._tts.pool.last_acquire_time
+        socket, reused = await self._host.pool.acquire(self._conn_options.timeout, self._ticket)
+        self._acquire_time = self._host.pool.last_acquire_time
         self._connection_reused = stats.socket_reused = reused
         machine = TurnMachine(self._turn_config(), self._chunker(), stats.context_id, _now())
         inbox: Inbox = asyncio.Queue()
@@ -179,7 +196,7 @@ class SynthesizeStream(tts.SynthesizeStream):
         )
 
     def _chunker(self) -> TextChunker | TokenizerChunker:
-        tokenizer = self._tts._tokenizer
+        tokenizer = self._host._tokenizer
         if is_given(tokenizer):
             return TokenizerChunker(tokenizer)
         return TextChunker(self._opts.chunking)
@@ -296,9 +313,9 @@ class SynthesizeStream(tts.SynthesizeStream):
                 else:
                     self._socket.release(out.context_id, completed=out.completed)
                     if out.completed:
-                        self._tts.pool.mark_healthy()
+                        self._host.pool.mark_healthy()
             elif isinstance(out, ops.Warn):
-                self._tts._warn_once(out.key, out.message)
+                self._host._warn_once(out.key, out.message)
             elif isinstance(out, ops.Log):
                 logger.warning(out.message, extra=out.extra)
 
@@ -306,9 +323,9 @@ class SynthesizeStream(tts.SynthesizeStream):
         self, machine: TurnMachine, out: ops.Reconnect, emitter: tts.AudioEmitter, stats: TurnStats
     ) -> None:
         if out.replace_socket:
-            self._tts.pool.discard(self._socket)  # never hand a silent socket out again
+            self._host.pool.discard(self._socket)  # never hand a silent socket out again
         try:
-            socket, _ = await self._tts.pool.acquire(self._conn_options.timeout, self._ticket)
+            socket, _ = await self._host.pool.acquire(self._conn_options.timeout, self._ticket)
         except APIError as exc:
             await self._act(machine, machine.abort(exc), emitter, stats)
             return

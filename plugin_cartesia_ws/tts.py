@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import weakref
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import cast
 
 import aiohttp
@@ -44,52 +44,12 @@ from .models import (
     TTSVoiceEmotion,
     TTSVoiceSpeed,
 )
+from .options import TTSOptions
 from .pool import SocketPool
 from .stream import SynthesizeStream
 from .version import __version__
 
 USER_AGENT = f"plugin-cartesia-ws/{__version__}"
-
-
-@dataclass
-class _TTSOptions:
-    model: str
-    voice: str
-    language: str | None
-    encoding: str
-    sample_rate: int
-    speed: float | str | None
-    emotion: tuple[str, ...]
-    volume: float | None
-    word_timestamps: bool
-    add_phoneme_timestamps: bool
-    use_normalized_timestamps: bool
-    pronunciation_dict_id: str | None
-    chunking: ChunkingPolicy
-    api_key: str = field(repr=False)
-    base_url: str
-    api_version: str
-
-    def context_options(self) -> protocol.ContextOptions:
-        return protocol.ContextOptions(
-            model=self.model,
-            voice=self.voice,
-            encoding=self.encoding,
-            sample_rate=self.sample_rate,
-            language=self.language,
-            max_buffer_delay_ms=self.chunking.buffer_delay_ms(),
-            speed=self.speed,
-            emotion=self.emotion,
-            volume=self.volume,
-            word_timestamps=self.word_timestamps,
-            add_phoneme_timestamps=self.add_phoneme_timestamps,
-            use_normalized_timestamps=self.use_normalized_timestamps,
-            pronunciation_dict_id=self.pronunciation_dict_id,
-        )
-
-    def ws_url(self) -> str:
-        base = self.base_url.rstrip("/").replace("http", "ws", 1)
-        return f"{base}/tts/websocket?cartesia_version={self.api_version}"
 
 
 class TTS(tts.TTS):
@@ -153,7 +113,7 @@ class TTS(tts.TTS):
         policy = self._policy("sentence" if is_given(tokenizer) else chunking)
         if isinstance(emotion, str):
             emotion = [emotion]
-        self._opts = _TTSOptions(
+        self._opts = TTSOptions(
             model=model,
             voice=voice,
             language=language or None,
@@ -209,7 +169,7 @@ class TTS(tts.TTS):
             policy = replace(policy, max_buffer_delay_ms=self._max_buffer_delay_ms)
         return policy
 
-    def _options_snapshot(self) -> _TTSOptions:
+    def _options_snapshot(self) -> TTSOptions:
         """A stream's own copy: update_options() never changes a running turn."""
         return replace(self._opts)
 
@@ -309,7 +269,7 @@ class TTS(tts.TTS):
     def stream(
         self, *, conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS
     ) -> SynthesizeStream:
-        stream = SynthesizeStream(tts=self, conn_options=conn_options)
+        stream = SynthesizeStream(tts=self, host=self, conn_options=conn_options)
         self._streams.add(stream)
         return stream
 
@@ -317,7 +277,7 @@ class TTS(tts.TTS):
         self, text: str, *, conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS
     ) -> ChunkedStream:
         """Whole text at once, over the same warm socket (one context)."""
-        stream = ChunkedStream(tts=self, input_text=text, conn_options=conn_options)
+        stream = ChunkedStream(tts=self, host=self, input_text=text, conn_options=conn_options)
         self._streams.add(stream)
         return stream
 

@@ -32,7 +32,8 @@ from livekit.agents import APIConnectionError, APIError, APITimeoutError
 from . import protocol
 from .alignment import TimedWord, TranscriptAligner
 from .audio import bytes_per_sample, decode_to_s16
-from .chunking import TextChunker, TokenizerChunker, is_speakable
+from .boundaries import is_speakable
+from .chunking import TextChunker, TokenizerChunker
 from .turn_outputs import (
     Audio,
     Cancel,

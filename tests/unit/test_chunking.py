@@ -1,4 +1,6 @@
-"""TextChunker on realistic LLM token streams: exact chunks per mode, stall timing, policies."""
+"""TextChunker on realistic LLM token streams: exact chunks per mode, stall timing, policies.
+
+Over 400 lines on purpose: one list of cases per mode, each a few lines, read side by side."""
 
 from __future__ import annotations
 
