@@ -1,8 +1,8 @@
 """Benchmark 4: overhead and scale, N concurrent streams in one process and one TTS instance.
 
-Per level N and engine: a fresh TTS, prewarmed, one warm-up round of N concurrent turns (so
-the baseline's pool holds warm sockets too), then enough rounds for ``scale_samples`` TTFA
-samples. A round starts N turns of the one-sentence reply with LLM token pacing, their
+Per level N: a fresh TTS per engine, prewarmed, one warm-up round of N concurrent turns each
+(so the baseline's pool holds warm sockets too), then enough rounds for ``scale_samples`` TTFA
+samples, the two engines' rounds alternating so that load from elsewhere falls on both. A round starts N turns of the one-sentence reply with LLM token pacing, their
 starts spread uniformly over one second (independent sessions). Measured over the rounds:
 client CPU time (``time.process_time``, the whole process: plugin, LiveKit's audio emitter
 and this harness) per second of audio produced, the emulator process's CPU (psutil), TTFA
@@ -57,43 +57,65 @@ async def _round(engine: Engine, n: int, rng: random.Random, seed: int) -> list[
     )
 
 
-async def run_level(emu: Emulator, variant: str, n: int, settings: Settings) -> dict[str, Any]:
+async def run_level(emu: Emulator, n: int, settings: Settings) -> dict[str, dict[str, Any]]:
+    """Both engines at n streams. Their measured rounds alternate (ours, baseline, ours, ...)
+    with the same token plans, so a change in the machine's load falls on both alike; CPU,
+    emulator CPU, wall time and sockets are summed per engine over its own rounds."""
     await emu.reset()
-    rng = random.Random(settings.seed + n)
-    engine = Engine(variant, emu.url)
+    engines = {variant: Engine(variant, emu.url) for variant in ENGINES}
+    rngs = {variant: random.Random(settings.seed + n) for variant in ENGINES}
+    sums = {variant: {"cpu": 0.0, "emu": 0.0, "wall": 0.0, "sockets": 0} for variant in ENGINES}
+    warm: dict[str, list[Turn]] = {}
+    turns: dict[str, list[Turn]] = {variant: [] for variant in ENGINES}
+    watches = {variant: GcWatch() for variant in ENGINES}
+
+    async def sockets_opened() -> int:
+        return int((await emu.stats())["sockets_opened"])
+
     try:
-        engine.prewarm()
-        warm = await _round(engine, n, rng, seed=-n * 1000)
+        for variant, engine in engines.items():
+            before = await sockets_opened()
+            engine.prewarm()
+            warm[variant] = await _round(engine, n, rngs[variant], seed=-n * 1000)
+            sums[variant]["sockets"] += await sockets_opened() - before
         rounds = max(1, math.ceil(settings.scale_samples / n))
         settle_heap()
-        cpu0, emu0, wall0 = time.process_time(), emu.cpu_seconds(), time.perf_counter()
-        turns: list[Turn] = []
-        with GcWatch() as gc_watch:
-            for r in range(rounds):
-                turns += await _round(engine, n, rng, seed=settings.seed * 10_000 + r * n)
-        wall = time.perf_counter() - wall0
-        cpu, emu_cpu = time.process_time() - cpu0, emu.cpu_seconds() - emu0
-        stats = await emu.stats()
+        for r in range(rounds):
+            for variant, engine in engines.items():
+                before = await sockets_opened()
+                cpu0, emu0, wall0 = time.process_time(), emu.cpu_seconds(), time.perf_counter()
+                with watches[variant]:
+                    seed = settings.seed * 10_000 + r * n
+                    turns[variant] += await _round(engine, n, rngs[variant], seed=seed)
+                sums[variant]["wall"] += time.perf_counter() - wall0
+                sums[variant]["cpu"] += time.process_time() - cpu0
+                sums[variant]["emu"] += emu.cpu_seconds() - emu0
+                sums[variant]["sockets"] += await sockets_opened() - before
     finally:
-        await engine.aclose()
-    for turn in [*warm, *turns]:
-        await check_integrity(emu, turn)
-    audio_s = sum(t.audio_s for t in turns)
-    return {
-        "streams": n,
-        "rounds": rounds,
-        "ttfa": summarize([t.ttfa_s for t in turns]),
-        "audio_s": round(audio_s, 2),
-        "wall_s": round(wall, 2),
-        "client_cpu_s": round(cpu, 3),
-        "client_cpu_per_audio_s": round(cpu / audio_s, 5) if audio_s else None,
-        "client_cpu_share": round(cpu / wall, 3),
-        "emulator_cpu_share": round(emu_cpu / wall, 3),
-        "emulator_busy": emu_cpu / wall > EMULATOR_BUSY,
-        "sockets_opened": stats["sockets_opened"],
-        "gc": gc_watch.summary(),
-        "_turns": [*warm, *turns],
-    }
+        for engine in engines.values():
+            await engine.aclose()
+    results: dict[str, dict[str, Any]] = {}
+    for variant in ENGINES:
+        for turn in [*warm[variant], *turns[variant]]:
+            await check_integrity(emu, turn)
+        audio_s = sum(t.audio_s for t in turns[variant])
+        cpu, emu_cpu, wall = (sums[variant][k] for k in ("cpu", "emu", "wall"))
+        results[variant] = {
+            "streams": n,
+            "rounds": rounds,
+            "ttfa": summarize([t.ttfa_s for t in turns[variant]]),
+            "audio_s": round(audio_s, 2),
+            "wall_s": round(wall, 2),
+            "client_cpu_s": round(cpu, 3),
+            "client_cpu_per_audio_s": round(cpu / audio_s, 5) if audio_s else None,
+            "client_cpu_share": round(cpu / wall, 3),
+            "emulator_cpu_share": round(emu_cpu / wall, 3),
+            "emulator_busy": emu_cpu / wall > EMULATOR_BUSY,
+            "sockets_opened": sums[variant]["sockets"],
+            "gc": watches[variant].summary(),
+            "_turns": [*warm[variant], *turns[variant]],
+        }
+    return results
 
 
 async def memory_per_stream(emu: Emulator, variant: str, n: int, seed: int) -> dict[str, Any]:
@@ -149,8 +171,7 @@ async def run(emu: Emulator, settings: Settings, log: Any = print) -> dict[str, 
     memory: dict[str, Any] = {}
     turns: list[Turn] = []
     for n in settings.levels:
-        for variant in ENGINES:
-            result = await run_level(emu, variant, n, settings)
+        for variant, result in (await run_level(emu, n, settings)).items():
             turns += result.pop("_turns")
             levels[variant].append(result)
             log(
