@@ -94,7 +94,7 @@ def echo_openai(
         assert whisper is not None
         pcm = request.pcm
         if request.sample_rate != 16000:
-            from plugin_cartesia_ws.audio import resample_s16
+            from plugin_cartesia_ws.emulator.resample import resample_s16
 
             pcm = resample_s16(request.pcm, request.sample_rate, 16000)
         return whisper.transcribe(pcm.astype(np.float32) / 32768.0)[0]

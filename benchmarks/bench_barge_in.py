@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 from agent.audio_io import AudioHash, audio_sha256
-from plugin_cartesia_ws.audio import encode
+from plugin_cartesia_ws.emulator.encoding import encode
 from plugin_cartesia_ws.emulator.voices import ToneVoice
 
 from .common import (

@@ -32,7 +32,7 @@ def heard_audio(sim: Simulation, gap: float = 0.4) -> tuple[np.ndarray, int]:
 
 def conversation_audio(sim: Simulation) -> tuple[np.ndarray, int]:
     """User and agent on one timeline, as a recording of the call would sound."""
-    from plugin_cartesia_ws.audio import resample_s16
+    from plugin_cartesia_ws.emulator.resample import resample_s16
 
     _, rate = heard_audio(sim)
     placed: list[tuple[float, np.ndarray]] = [

@@ -64,7 +64,7 @@ def espeak_utterance(text: str) -> Utterance:
 
 
 def wav_utterance(path: str) -> Utterance:
-    from plugin_cartesia_ws.audio import resample_s16
+    from plugin_cartesia_ws.emulator.resample import resample_s16
 
     try:
         pcm, rate = read_wav(path)

@@ -20,8 +20,6 @@ from typing import Any
 
 import numpy as np
 
-from plugin_cartesia_ws.audio import resample_s16
-
 from .extras import install_hint
 from .rendering import (
     Rendering,
@@ -33,6 +31,7 @@ from .rendering import (
     silence,
     tokenize,
 )
+from .resample import resample_s16
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-from ..audio import encode
+from .encoding import encode
 from .handshake import STATE_KEY, check_handshake
 from .http_audio import HttpOutput, Mp3Encoder, Mp3Unavailable, parse_output_format, wav_header
 from .messages import (

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..audio import encode
+from .encoding import encode
 from .messages import phoneme_timestamps_event, timestamps_event
 from .rendering import Rendering, TimedToken
 

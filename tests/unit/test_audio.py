@@ -7,14 +7,9 @@ import struct
 import numpy as np
 import pytest
 
-from plugin_cartesia_ws.audio import (
-    ENCODINGS,
-    SAMPLE_RATES,
-    bytes_per_sample,
-    decode_to_s16,
-    encode,
-    resample_s16,
-)
+from plugin_cartesia_ws.audio import ENCODINGS, SAMPLE_RATES, bytes_per_sample, decode_to_s16
+from plugin_cartesia_ws.emulator.encoding import encode
+from plugin_cartesia_ws.emulator.resample import resample_s16
 
 EVERY_S16 = np.arange(-32768, 32768, dtype=np.int16)
 

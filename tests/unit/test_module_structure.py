@@ -82,3 +82,18 @@ def test_no_module_is_over_400_lines_without_a_reason() -> None:
             ):
                 too_long.append(f"{path.relative_to(REPO)}: {text.count(chr(10))} lines")
     assert too_long == []
+
+
+def test_the_plugin_loads_without_the_emulator_encoder_or_resampler() -> None:
+    """A user's agent imports the plugin only: the emulator (its encoder, the resampler,
+    aiohttp's server side) stays out of that process."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, plugin_cartesia_ws; print(sorted(m for m in sys.modules if 'emulator' in m))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"
