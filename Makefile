@@ -95,7 +95,14 @@ $(PLAYGROUND_JS): playground/package.json playground/package-lock.json $(wildcar
 bench: $(STAMP)
 	$(PY) -m benchmarks
 
-emulator: $(STAMP)
+# The emulator alone needs only its extras (espeak, mp3, tls), not the dev tools.
+EMULATOR_STAMP := $(VENV)/.installed-emulator
+
+$(EMULATOR_STAMP): pyproject.toml constraints.txt | $(VENV)/bin/python
+	$(PY) -m pip install -q -c constraints.txt -e ".[emulator]"
+	touch $@
+
+emulator: $(EMULATOR_STAMP)
 	$(PY) -m plugin_cartesia_ws.emulator --port 8787 --voice espeak
 
 # Re-resolve every dependency to the newest allowed by pyproject.toml and pin the result

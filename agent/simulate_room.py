@@ -104,6 +104,11 @@ def main(args: argparse.Namespace, utterances: list[tuple[str, np.ndarray]], out
     with contextlib.suppress(KeyboardInterrupt):
         turns = asyncio.run(run(utterances, out_dir, timeout=args.timeout))
         print_turns(turns)
-        print(f"\nwrote {out_dir / 'room_reply.wav'} ({time.perf_counter() - started:.0f} s)")
+        heard_s = sum(t.reply_s for t in turns)
+        took = time.perf_counter() - started
+        print(
+            f"\nwrote {out_dir / 'room_reply.wav'} (the agent as heard, {heard_s:.1f} s of reply)"
+        )
+        print(f"the run took {took:.0f} s")
         return 0
     return 130

@@ -47,7 +47,7 @@ async def speak(text: str, out: Path, voice: str) -> None:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m plugin_cartesia_ws.demo", description=__doc__)
     p.add_argument("text", nargs="?", default=SENTENCE)
     p.add_argument("-o", "--out", default="out/emulator-demo.wav")
     p.add_argument("--voice", default="auto", choices=["auto", "espeak", "tone"])

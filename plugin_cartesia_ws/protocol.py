@@ -239,7 +239,7 @@ def error_from_event(event: Error, *, request_id: str | None = None) -> APIError
     hint = _EVENT_HINTS.get(event.error_code or "")
     text = f"Cartesia error {status}{code}: {title}: {message}".rstrip(": ")
     return CartesiaStatusError(
-        f"{text}: {hint}" if hint else text,
+        f"{text.rstrip('.')}: {hint}" if hint else text,
         status_code=status,
         request_id=event.request_id or request_id,
         body={"error_code": event.error_code, "context_id": event.context_id},
@@ -248,7 +248,7 @@ def error_from_event(event: Error, *, request_id: str | None = None) -> APIError
 
 
 _HANDSHAKE_HINTS = {
-    401: "Cartesia rejected the API key (HTTP 401): check CARTESIA_API_KEY",
+    401: "Cartesia rejected the API key (HTTP 401): check CARTESIA_API_KEY (or api_key=)",
     403: "Cartesia refused access (HTTP 403): use a key with TTS access in CARTESIA_API_KEY",
     404: (
         "Cartesia does not know this URL or API version (HTTP 404): check CARTESIA_BASE_URL "

@@ -345,7 +345,16 @@ class SynthesizeStream(tts.SynthesizeStream):
             extra["time_to_first_audio_ms"] = round(stats.time_to_first_audio * 1000, 1)
         if stats.first_step_time_ms is not None:
             extra["server_step_time_ms"] = round(stats.first_step_time_ms, 1)
-        logger.info("Cartesia turn finished", extra=extra)
+        ttfa = extra.get("time_to_first_audio_ms")
+        logger.info(  # the figures in the text too: plain logging does not print ``extra``
+            "Cartesia turn finished: context %s, first audio %s, %d chunks, %d resumes%s",
+            stats.context_id,
+            f"{ttfa} ms" if ttfa is not None else "none",
+            stats.chunks_sent,
+            stats.resumes,
+            ", cancelled" if stats.cancelled else "" if stats.done else ", no done",
+            extra=extra,
+        )
 
 
 def _now() -> float:

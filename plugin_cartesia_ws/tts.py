@@ -137,7 +137,7 @@ class TTS(tts.TTS):
         if text_pacing:
             logger.warning(
                 "text_pacing is not applied by plugin_cartesia_ws: the chunking policy decides "
-                "when text is sent (see README, Chunking policies)"
+                "when text is sent (see docs/plugin.md, Chunking policies)"
             )
         self._pool = SocketPool(
             self._connect, idle_refresh_s=idle_refresh_s, policy=reconnect_policy
@@ -206,7 +206,10 @@ class TTS(tts.TTS):
         except aiohttp.ClientResponseError as exc:
             raise protocol.handshake_error(exc.status) from None
         except Exception as exc:  # transport errors may carry URLs and headers: keep only the type
-            raise APIConnectionError(f"cannot reach Cartesia ({type(exc).__name__})") from None
+            where = self._opts.base_url  # no credentials in it: the key travels in a header
+            raise APIConnectionError(
+                f"cannot reach Cartesia at {where} ({type(exc).__name__})"
+            ) from None
         request_id = ws._response.headers.get("X-Request-Id") if ws._response else None
         logger.debug("Cartesia WebSocket connected", extra={"cartesia_request_id": request_id})
         return CartesiaSocket(ws, request_id)

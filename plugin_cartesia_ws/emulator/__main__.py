@@ -37,7 +37,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--rtf", type=float, default=3.0, help="audio seconds generated per second")
     p.add_argument("--chunk-ms", type=float, default=80.0, help="audio per chunk event")
     p.add_argument("--jitter-ms", type=float, default=0.0)
-    p.add_argument("--version", dest="default_version", default="2026-03-01")
+    p.add_argument(
+        "--version",
+        dest="default_version",
+        default="2026-03-01",
+        metavar="API_VERSION",
+        help="the Cartesia-Version assumed when a client sends none (not this program's version)",
+    )
+    p.add_argument(
+        "--voices",
+        metavar="ID[,ID...]",
+        help="the only voice ids to accept; any other gets Cartesia's 404 voice_not_found "
+        "(default: every id, as the emulator has no voice library)",
+    )
     p.add_argument("--idle-timeout", type=float, default=300.0, help="seconds (Cartesia: 300)")
     p.add_argument("--max-sockets-per-key", type=int)
     p.add_argument("--max-contexts-per-key", type=int, help="TTS concurrency limit (429)")
@@ -90,12 +102,19 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         idle_timeout_s=args.idle_timeout,
         max_sockets_per_key=args.max_sockets_per_key,
         max_contexts_per_key=args.max_contexts_per_key,
-        catalogue=Catalogue.strict() if args.strict_models else Catalogue(),
+        catalogue=_catalogue(args),
         tls=args.tls or bool(args.cert) or bool(args.tls_dir),
         tls_cert=args.cert,
         tls_key=args.key,
         tls_dir=args.tls_dir,
     )
+
+
+def _catalogue(args: argparse.Namespace) -> Catalogue:
+    voices = (
+        frozenset(v.strip() for v in args.voices.split(",") if v.strip()) if args.voices else None
+    )
+    return Catalogue.strict(voices=voices) if args.strict_models else Catalogue(voices=voices)
 
 
 async def serve(config: EmulatorConfig, *, no_gc: bool = False) -> None:
@@ -137,6 +156,12 @@ def main(argv: list[str] | None = None) -> None:
         # one line naming what to install, not a traceback; 2 as for other usage errors
         what = f"--voice {args.voice}: " if isinstance(exc, VoiceUnavailable) else ""
         print(f"error: {what}{exc}", file=sys.stderr)
+        sys.exit(2)
+    except OSError as exc:  # e.g. the port is taken: say so in one line
+        print(
+            f"error: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}",
+            file=sys.stderr,
+        )
         sys.exit(2)
 
 

@@ -23,7 +23,7 @@ from plugin_cartesia_ws.emulator import CartesiaEmulator
 from tests.fakes import FakeOpenAI
 
 WRONG_KEY = "sk_car_wrong_key_do_not_log_4711"
-CAUSE = "Cartesia rejected the API key (HTTP 401): check CARTESIA_API_KEY"
+CAUSE = "Cartesia rejected the API key (HTTP 401): check CARTESIA_API_KEY (or api_key=)"
 
 
 def _wav(path: Path) -> Path:

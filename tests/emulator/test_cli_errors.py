@@ -58,3 +58,22 @@ def test_tls_without_cryptography(
     err = _run(["--voice", "tone", "--tls", "--port", "0"], capsys)
     assert err.startswith("error: --tls without --cert/--key needs the 'cryptography' package")
     assert 'pip install -e ".[tls]"' in err and "plugin-cartesia-ws[" not in err
+
+
+def test_a_taken_port_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        err = _run(["--voice", "tone", "--port", str(port)], capsys)
+    assert err.startswith(f"error: cannot listen on 127.0.0.1:{port}:")
+
+
+def test_voices_limits_the_accepted_voice_ids() -> None:
+    """A user checking a configuration against the emulator can make an unknown voice fail as
+    Cartesia would (without --voices every id is accepted: there is no voice library)."""
+    catalogue = cli.config_from_args(cli.parse_args(["--voices", "a, b"])).catalogue
+    assert catalogue.voices == frozenset({"a", "b"})
+    assert cli.config_from_args(cli.parse_args([])).catalogue.voices is None

@@ -39,7 +39,7 @@ async def test_prewarm_reports_a_bad_key_before_any_turn(
         assert emu.records == {}  # no turn has asked for audio
         assert isinstance(error, APIStatusError) and error.status_code == 401
         assert not error.retryable and protocol.is_fatal(error)
-        expected = "Cartesia rejected the API key (HTTP 401): check CARTESIA_API_KEY"
+        expected = "Cartesia rejected the API key (HTTP 401): check CARTESIA_API_KEY (or api_key=)"
         assert str(error) == expected  # not "message='...', status_code=401, ..."
         assert _errors(caplog) == [f"{expected}. The TTS cannot speak until this is fixed."]
 
