@@ -30,7 +30,7 @@ from .connection import CartesiaSocket, Inbox
 from .log import WarnOnce, logger
 from .options import TTSOptions
 from .pool import SocketPool
-from .turn import State, TurnConfig, TurnMachine
+from .turn import LIVE_STATES, TurnConfig, TurnMachine
 
 
 class TurnHost(Protocol):
@@ -52,7 +52,6 @@ class TurnHost(Protocol):
 _INPUT_ENDED = object()
 _WAKE = object()  # the direct path moved a deadline earlier: the loop re-reads it
 _DIRECT_EVENTS = (protocol.Chunk, protocol.Timestamps, protocol.FlushDone)
-_DIRECT_STATES = (State.STREAMING, State.ENDING)  # where those events are legal
 
 
 @dataclass
@@ -138,7 +137,6 @@ class SynthesizeStream(tts.SynthesizeStream):
         machine = TurnMachine(self._turn_config(), self._chunker(), stats.context_id, _now())
         inbox: Inbox = asyncio.Queue()
         self._inbox = inbox
-        self._socket = socket
         self._route(socket, machine, output_emitter, stats)
         feeder = asyncio.create_task(self._feed(inbox), name="cartesia-input")
         try:
@@ -175,7 +173,7 @@ class SynthesizeStream(tts.SynthesizeStream):
         largest CPU cost per second of audio (issue 12). Anything else takes the inbox."""
         if (
             not isinstance(event, _DIRECT_EVENTS)
-            or machine.state not in _DIRECT_STATES
+            or machine.state not in LIVE_STATES
             or not self._inbox.empty()
         ):
             return False

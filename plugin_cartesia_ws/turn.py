@@ -67,7 +67,7 @@ class State(Enum):
 
 
 TERMINAL = frozenset({State.DONE, State.FAILED, State.CANCELLED})
-_LIVE = (State.STREAMING, State.ENDING)  # where server events are legal
+LIVE_STATES = (State.STREAMING, State.ENDING)  # where server events other than errors are legal
 
 
 class TurnStateError(RuntimeError):
@@ -220,17 +220,20 @@ class TurnMachine:
     def server(self, event: object, now: float) -> list[Output]:
         """One parsed server event; events of earlier contexts of the turn are ignored."""
         ctx = self._ctx
-        if type(event) is protocol.Chunk and self.state in _LIVE and event.context_id == ctx.id:
+        if (
+            type(event) is protocol.Chunk
+            and self.state in LIVE_STATES
+            and event.context_id == ctx.id
+        ):
             ctx.last_event_at = now  # the hot path, once per audio chunk: no more checks
             return self._audio(event)
-        if getattr(event, "context_id", None) not in (self._ctx.id, None):
+        if getattr(event, "context_id", None) not in (ctx.id, None):
             return []
         if isinstance(event, protocol.Error):
-            self._require(State.OPENING, State.STREAMING, State.ENDING, what="an error event")
-            self._ctx.opened = False  # an error ends the context at the server
+            self._require(State.OPENING, *LIVE_STATES, what="an error event")
+            ctx.opened = False  # an error ends the context at the server
             return self._fail(protocol.error_from_event(event))
-        self._require(State.STREAMING, State.ENDING, what=f"a {type(event).__name__} event")
-        ctx = self._ctx
+        self._require(*LIVE_STATES, what=f"a {type(event).__name__} event")
         ctx.last_event_at = now
         if isinstance(event, protocol.Chunk):
             return self._audio(event)
