@@ -19,6 +19,7 @@ from livekit.agents import (
     APIStatusError,
     JobContext,
     JobProcess,
+    JobRequest,
     WorkerOptions,
     llm,
     stt,
@@ -328,11 +329,46 @@ async def entrypoint(ctx: JobContext) -> None:
 
 
 # ---------------------------------------------------------------------- worker
-def _job_slots_load(max_jobs: int) -> Any:
-    def load(server: Any) -> float:
-        return min(len(server.active_jobs) / max_jobs, 1.0)
+class JobSlots:
+    """At most `max_jobs` jobs at once, counted in the event loop when a job is offered.
 
-    return load
+    LiveKit's own check (load + jobs accepted but not launched) races: `load_fnc` runs in a
+    thread, so a job launched while it runs is missing from the load but no longer counted
+    as accepted, and a third job slips in (seen in CI: three rooms on a two-slot worker).
+    Here running and accepting jobs are counted at the same instant, in one place.
+    """
+
+    def __init__(self, max_jobs: int) -> None:
+        self.max_jobs = max_jobs
+        self._server: Any = None
+        self._accepting: set[str] = set()
+
+    def load(self, server: Any) -> float:
+        """LiveKit's load_fnc: share of the slots in use. LiveKit calls it before every
+        job offer, which is how `request` learns the server it counts running jobs on."""
+        self._server = server
+        return min(len(server.active_jobs) / self.max_jobs, 1.0)
+
+    def in_use(self) -> int:
+        running = {j.job.id for j in self._server.active_jobs} if self._server else set()
+        return len(running | self._accepting)
+
+    async def request(self, req: JobRequest) -> None:
+        """LiveKit's request_fnc: accept while a slot is free, else let the server offer
+        the room to another worker."""
+        if self.in_use() >= self.max_jobs:
+            log.info(
+                "job slots full, declining room %s (WORKER_MAX_JOBS=%d)",
+                req.room.name,
+                self.max_jobs,
+            )
+            await req.reject(terminate=False)  # False: the server tries another worker
+            return
+        self._accepting.add(req.id)
+        try:
+            await req.accept()  # returns once the job's process runs it (or it failed)
+        finally:
+            self._accepting.discard(req.id)
 
 
 def server_options(settings: Settings) -> WorkerOptions:
@@ -355,7 +391,9 @@ def server_options(settings: Settings) -> WorkerOptions:
         # load = share of the job slots in use; full at 1.0. LiveKit's server then sends
         # new rooms to the other workers, and each worker keeps as many warm processes as
         # it has free slots (LiveKit's reservation estimate is threshold / idle processes).
-        extra["load_fnc"] = _job_slots_load(settings.worker_max_jobs)
+        slots = JobSlots(settings.worker_max_jobs)
+        extra["load_fnc"] = slots.load
+        extra["request_fnc"] = slots.request
         extra["num_idle_processes"] = ServerEnvOption(
             dev_default=0, prod_default=settings.worker_max_jobs
         )

@@ -7,14 +7,19 @@ import asyncio
 import logging
 import math
 import pickle
+from types import SimpleNamespace
+from typing import cast
 
 import numpy as np
 import pytest
 from livekit import rtc
-from livekit.agents import AgentServer, AgentSession
+from livekit.agents import AgentServer, AgentSession, JobRequest
+from livekit.agents.job import RunningJobInfo
 from livekit.agents.testing import fake_job_context
 from livekit.agents.worker import ServerEnvOption
 from livekit.plugins import silero
+from livekit.protocol import agent as agent_proto
+from livekit.protocol import models as rtc_models
 
 from agent import worker
 from agent.audio_io import TranscriptCollector, VirtualSpeaker
@@ -60,6 +65,58 @@ def test_default_load_threshold_is_above_livekits_on_small_machines() -> None:
     assert ServerEnvOption.getvalue(opts.load_threshold, devmode=False) == 0.9
     assert ServerEnvOption.getvalue(opts.port, devmode=False) == 8081
     assert opts.agent_name == ""  # automatic dispatch
+
+
+class _FakeServer:
+    """What JobSlots reads of LiveKit's AgentServer: the jobs its processes run."""
+
+    def __init__(self) -> None:
+        self.active_jobs: list[RunningJobInfo] = []
+
+
+class _Offer:
+    """A real JobRequest whose accept() returns once `launch` is set, the job then running
+    in a process (LiveKit's accept returns after the launch)."""
+
+    def __init__(self, server: _FakeServer, room: str) -> None:
+        self.answers: list[object] = []
+        self.accepted = asyncio.Event()
+        self.launch = asyncio.Event()
+        job = agent_proto.Job(id=f"AJ_{room}", room=rtc_models.Room(name=room))
+
+        async def on_reject(terminate: bool) -> None:
+            self.answers.append(("reject", terminate))
+
+        async def on_accept(args: object) -> None:
+            self.answers.append("accept")
+            self.accepted.set()
+            await self.launch.wait()
+            server.active_jobs.append(cast(RunningJobInfo, SimpleNamespace(job=job)))
+
+        self.request = JobRequest(job=job, on_reject=on_reject, on_accept=on_accept)
+
+
+async def test_job_slots_count_accepted_jobs_before_they_run() -> None:
+    opts = worker.server_options(Settings(worker_max_jobs=2))
+    server = _FakeServer()
+    assert opts.load_fnc(server) == 0.0  # type: ignore[call-arg]
+    offers = [_Offer(server, f"r{i}") for i in range(4)]
+    # two offers accepted, neither launched yet: the third is declined for another worker
+    first = asyncio.create_task(opts.request_fnc(offers[0].request))
+    second = asyncio.create_task(opts.request_fnc(offers[1].request))
+    await asyncio.gather(offers[0].accepted.wait(), offers[1].accepted.wait())
+    offers[2].launch.set()  # (were it accepted, it would run at once)
+    await opts.request_fnc(offers[2].request)
+    assert [o.answers for o in offers[:3]] == [["accept"], ["accept"], [("reject", False)]]
+    # both run now and the load says full; when one ends, a slot is free again
+    offers[0].launch.set()
+    offers[1].launch.set()
+    await asyncio.gather(first, second)
+    assert opts.load_fnc(server) == 1.0  # type: ignore[call-arg]
+    server.active_jobs.pop(0)
+    offers[3].launch.set()
+    await opts.request_fnc(offers[3].request)
+    assert offers[3].answers == ["accept"]
 
 
 # ---------------------------------------------------------------------- entrypoint
