@@ -2,12 +2,15 @@
 
 Per level N: a fresh TTS per engine, prewarmed, one warm-up round of N concurrent turns each
 (so the baseline's pool holds warm sockets too), then enough rounds for ``scale_samples`` TTFA
-samples, the two engines' rounds alternating so that load from elsewhere falls on both. A round starts N turns of the one-sentence reply with LLM token pacing, their
-starts spread uniformly over one second (independent sessions). Measured over the rounds:
-client CPU time (``time.process_time``, the whole process: plugin, LiveKit's audio emitter
-and this harness) per second of audio produced, the emulator process's CPU (psutil), TTFA
-p50/p95, sockets opened (emulator stats). Memory: N streams opened at once on a warm TTS,
-traced Python memory (tracemalloc) and RSS once every stream has its first audio.
+samples, the engines' rounds alternating so that load from elsewhere falls on all alike. A
+round starts N turns of the one-sentence reply with LLM token pacing, their starts spread
+uniformly over one second (independent sessions). Measured over the rounds: client CPU time
+(``time.process_time``, the whole process: plugin, LiveKit's audio emitter and this harness)
+per second of audio produced, the emulator process's CPU (psutil), TTFA p50/p95, sockets
+opened (emulator stats). Engines: ours, the baseline, and the floor (``floor.py``: the least
+any plugin can spend, so a CPU ratio can be read against what is possible at all). Memory
+(ours and the baseline): N streams opened at once on a warm TTS, traced Python memory
+(tracemalloc) and RSS once every stream has its first audio.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import psutil
 
 from .common import (
     BASELINE,
+    FLOOR,
     OURS,
     SHAPE_BY_NAME,
     Emulator,
@@ -39,7 +43,8 @@ from .common import (
     summarize,
 )
 
-ENGINES = (OURS, BASELINE)
+ENGINES = (OURS, BASELINE, FLOOR)  # the floor for CPU only: it waits for the whole reply
+MEMORY_ENGINES = (OURS, BASELINE)
 SHAPE = "short"
 MEMORY_SHAPE = "short"
 STAGGER_S = 1.0
@@ -58,7 +63,7 @@ async def _round(engine: Engine, n: int, rng: random.Random, seed: int) -> list[
 
 
 async def run_level(emu: Emulator, n: int, settings: Settings) -> dict[str, dict[str, Any]]:
-    """Both engines at n streams. Their measured rounds alternate (ours, baseline, ours, ...)
+    """Every engine at n streams. Their measured rounds alternate (ours, baseline, floor, ...)
     with the same token plans, so a change in the machine's load falls on both alike; CPU,
     emulator CPU, wall time and sockets are summed per engine over its own rounds."""
     await emu.reset()
@@ -179,7 +184,7 @@ async def run(emu: Emulator, settings: Settings, log: Any = print) -> dict[str, 
                 f"cpu/audio-s {result['client_cpu_per_audio_s']}, "
                 f"emulator cpu {result['emulator_cpu_share']:.0%}"
             )
-    for variant in ENGINES:
+    for variant in MEMORY_ENGINES:
         result = await memory_per_stream(emu, variant, settings.mem_streams, settings.seed * 31)
         turns += result.pop("_turns")
         memory[variant] = result
@@ -195,4 +200,8 @@ async def run(emu: Emulator, settings: Settings, log: Any = print) -> dict[str, 
         "integrity": integrity_summary(turns),
         "emulator_busy_threshold": EMULATOR_BUSY,
         "note_baseline_sockets": BASELINE + " opens one socket per concurrent stream",
+        "note_floor": (
+            "floor: benchmarks/floor.py, the least CPU a plugin on this protocol and LiveKit's "
+            "stream API can spend (whole reply sent at once, so its TTFA means nothing)"
+        ),
     }

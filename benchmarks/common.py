@@ -19,6 +19,7 @@ import plugin_cartesia_ws
 from agent.scripted import stream_turn
 
 from .emulator import EMULATOR_ARGS, EMULATOR_TTFA_S, Emulator
+from .floor import FloorTTS
 from .measure import GcWatch, ratio, raw_ms, settle_heap, summarize, target
 from .replies import SHAPE_BY_NAME, SHAPES, Script, Shape, llm_tokens, script, token_times
 
@@ -50,6 +51,7 @@ OURS_MODES = ("clause", "sentence", "tokens")
 BASELINE = "baseline"
 OURS = "ours-clause"  # the default policy: the one the targets are about
 VARIANTS = ("ours-clause", "ours-sentence", "ours-tokens", BASELINE)
+FLOOR = "floor"  # benchmarks/floor.py: the least CPU any plugin can spend (scale only)
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,8 @@ QUICK = Settings(
 
 # ---------------------------------------------------------------- engines under test
 class Engine:
-    """One TTS instance (ours with a chunking policy, or the baseline) and its HTTP session."""
+    """One TTS instance (ours with a chunking policy, the baseline, or the CPU floor) and
+    its HTTP session."""
 
     def __init__(self, variant: str, url: str) -> None:
         self.variant = variant
@@ -91,6 +94,8 @@ class Engine:
         self.tts: tts.TTS
         if variant == BASELINE:
             self.tts = cartesia.TTS(api_key=API_KEY, base_url=url, http_session=self.http)
+        elif variant == FLOOR:
+            self.tts = FloorTTS(api_key=API_KEY, base_url=url, http_session=self.http)
         else:
             mode = variant.removeprefix("ours-")
             self.tts = plugin_cartesia_ws.TTS(

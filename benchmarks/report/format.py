@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ..common import BASELINE, SHAPES
+from ..common import BASELINE, FLOOR, SHAPES
 
 NAMES = {
     "ours-clause": "ours (clause)",
     "ours-sentence": "ours (sentence)",
     "ours-tokens": "ours (tokens)",
     BASELINE: "baseline",
+    FLOOR: "floor (least possible)",
 }
 SHAPES_LABEL = {s.name: s.label for s in SHAPES}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..common import BASELINE, OURS, VARIANTS
+from ..common import BASELINE, FLOOR, OURS, VARIANTS
 from .format import NAMES, SHAPES_LABEL, cell, num, ran, table, times
 
 
@@ -245,9 +245,8 @@ def _scale_md(sec: dict[str, Any]) -> list[str]:
     if not ran(sec):
         return _skipped("4. Overhead and scale", sec)
     out = ["", "## 4. Overhead and scale (concurrent streams on one TTS instance)", ""]
-    levels = [
-        (v, sec["levels"][v][i]) for i in range(len(sec["levels"][OURS])) for v in (OURS, BASELINE)
-    ]
+    engines = [v for v in (OURS, BASELINE, FLOOR) if v in sec["levels"]]
+    levels = [(v, sec["levels"][v][i]) for i in range(len(sec["levels"][OURS])) for v in engines]
     out += table(
         (
             "Streams",
@@ -288,4 +287,12 @@ def _scale_md(sec: dict[str, Any]) -> list[str]:
         "RSS growth per stream is in `latest.json`; it is ~0 because the allocator reuses memory "
         "freed by the earlier levels.",
     ]
+    if FLOOR in sec["levels"]:
+        out += [
+            "",
+            "The floor (`benchmarks/floor.py`) is no product: it waits for the whole reply, sends "
+            "it in one frame and only parses, decodes and hands audio to LiveKit, so its TTFA "
+            "means nothing. Its CPU is what LiveKit's stream API, aiohttp, JSON, base64 and this "
+            "harness cost: no plugin on this protocol can spend less.",
+        ]
     return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..common import BASELINE, OURS, VARIANTS
+from ..common import BASELINE, FLOOR, OURS, VARIANTS
 from .format import NAMES, SHAPES_LABEL, ran, times
 
 
@@ -22,6 +22,7 @@ def plots(results: dict[str, Any], out_dir: Path) -> list[str]:
         "ours-sentence": "#7fb3de",
         "ours-tokens": "#9467bd",
         BASELINE: "#d62728",
+        FLOOR: "#7f7f7f",
     }
 
     def save(fig: Any, name: str) -> None:
@@ -102,14 +103,17 @@ def plots(results: dict[str, Any], out_dir: Path) -> list[str]:
     scale = results.get("scale", {})
     if ran(scale):
         fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
-        for v in (OURS, BASELINE):
+        for v in (OURS, BASELINE, FLOOR):
+            if v not in scale["levels"]:
+                continue
             lv = scale["levels"][v]
             ns = [x["streams"] for x in lv]
-            series = (
+            cpu = (a2, [x["client_cpu_per_audio_s"] * 100 for x in lv], "o-", NAMES[v])
+            ttfa = (
                 (a1, [x["ttfa"].get("median") for x in lv], "o-", f"{NAMES[v]} p50"),
                 (a1, [x["ttfa"].get("p95") for x in lv], "s--", f"{NAMES[v]} p95"),
-                (a2, [x["client_cpu_per_audio_s"] * 100 for x in lv], "o-", NAMES[v]),
             )
+            series = (cpu,) if v == FLOOR else (*ttfa, cpu)  # the floor's TTFA means nothing
             for ax, ys, style, label in series:
                 ax.plot(ns, ys, style, color=colors[v], label=label)
         for ax in (a1, a2):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..common import BASELINE, OURS, target
+from ..common import BASELINE, FLOOR, OURS, target
 from .format import SHAPES_LABEL, num, ran
 
 CPU_STREAMS = 8  # issue 12: client CPU per audio second compared at 8 concurrent streams
@@ -135,7 +135,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             )
         )
         base_levels = {lv["streams"]: lv for lv in scale["levels"][BASELINE]}
-        at8 = next((lv for lv in levels if lv["streams"] == CPU_STREAMS), None)
+        at8 = _level(levels, CPU_STREAMS)
         cpu_ratio = None
         if at8 is not None and base_levels.get(CPU_STREAMS):
             ours_cpu = at8["client_cpu_per_audio_s"]
@@ -148,10 +148,16 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             "baseline",
         )
         if at8 is not None and cpu_ratio is not None:
+            base_cpu = base_levels[CPU_STREAMS]["client_cpu_per_audio_s"]
             item["note"] = (
-                f"{at8['client_cpu_per_audio_s'] * 100:.3f} % vs "
-                f"{base_levels[CPU_STREAMS]['client_cpu_per_audio_s'] * 100:.3f} % of a core"
+                f"{at8['client_cpu_per_audio_s'] * 100:.3f} % vs {base_cpu * 100:.3f} % of a core"
             )
+            floor = _level(scale["levels"].get(FLOOR, []), CPU_STREAMS)
+            if floor is not None and floor["client_cpu_per_audio_s"]:
+                item["note"] += (
+                    f"; the floor, which no plugin can beat: "
+                    f"{floor['client_cpu_per_audio_s'] / base_cpu:.2f}x"
+                )
         out.append(item)
         memory = scale.get("memory", {})
         if OURS in memory and BASELINE in memory:
@@ -193,3 +199,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         )
     )
     return out
+
+
+def _level(levels: list[dict[str, Any]], streams: int) -> dict[str, Any] | None:
+    return next((lv for lv in levels if lv["streams"] == streams), None)

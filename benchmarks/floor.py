@@ -1,0 +1,129 @@
+"""The CPU floor: the least a LiveKit streaming TTS on Cartesia's WebSocket can do per turn.
+
+Not a product. It waits for the whole reply, sends it as one frame, and then only does what
+every plugin on this protocol must: read each server message, parse its JSON, decode the
+audio, hand audio and word timings to LiveKit's AudioEmitter. No chunking, no recovery, no
+barge-in handling. Whatever CPU per second of audio it spends in the scale benchmark is spent
+by LiveKit's stream API, aiohttp, JSON and base64 and the harness, and no plugin can spend
+less; it tells how far any CPU target below the official plugin can go.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import uuid
+from typing import Any
+
+import aiohttp
+from livekit.agents import DEFAULT_API_CONNECT_OPTIONS, APIConnectOptions, tts, utils
+from livekit.agents.voice.io import TimedString
+
+from plugin_cartesia_ws.models import DEFAULT_API_VERSION, DEFAULT_MODEL, TTSDefaultVoiceId
+
+SAMPLE_RATE = 24000
+
+
+class FloorTTS(tts.TTS):
+    """One socket shared by all streams; a reader task routes messages by context id."""
+
+    def __init__(self, *, base_url: str, api_key: str, http_session: aiohttp.ClientSession):
+        super().__init__(
+            capabilities=tts.TTSCapabilities(streaming=True, aligned_transcript=True),
+            sample_rate=SAMPLE_RATE,
+            num_channels=1,
+        )
+        self._url = base_url.replace("http", "ws", 1) + "/tts/websocket"
+        self._headers = {"X-API-Key": api_key, "Cartesia-Version": DEFAULT_API_VERSION}
+        self._http = http_session
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._connecting = asyncio.Lock()
+        self._reader: asyncio.Task[None] | None = None
+        self.contexts: dict[str, asyncio.Queue[dict[str, Any] | None]] = {}
+
+    async def socket(self) -> aiohttp.ClientWebSocketResponse:
+        async with self._connecting:
+            if self._ws is None or self._ws.closed:
+                self._ws = await self._http.ws_connect(self._url, headers=self._headers)
+                self._reader = asyncio.create_task(self._read(self._ws))
+            return self._ws
+
+    async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        async for msg in ws:
+            event = json.loads(msg.data)
+            queue = self.contexts.get(event.get("context_id", ""))
+            if queue is not None:
+                queue.put_nowait(event)
+        for queue in self.contexts.values():
+            queue.put_nowait(None)  # the socket closed: every open turn fails
+
+    def synthesize(
+        self, text: str, *, conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS
+    ) -> tts.ChunkedStream:
+        raise NotImplementedError("the floor measures streams only")
+
+    def stream(
+        self, *, conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS
+    ) -> FloorStream:
+        return FloorStream(tts=self, conn_options=conn_options)
+
+    async def aclose(self) -> None:
+        if self._ws is not None:
+            await self._ws.close()
+        if self._reader is not None:
+            await self._reader
+
+
+class FloorStream(tts.SynthesizeStream):
+    async def _run(self, output_emitter: tts.AudioEmitter) -> None:
+        floor: FloorTTS = self._tts  # type: ignore[assignment]
+        context_id = uuid.uuid4().hex
+        output_emitter.initialize(
+            request_id=utils.shortuuid(),
+            sample_rate=SAMPLE_RATE,
+            num_channels=1,
+            mime_type="audio/pcm",
+            stream=True,
+        )
+        text = [item async for item in self._input_ch if isinstance(item, str)]
+        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+        floor.contexts[context_id] = queue
+        try:
+            ws = await floor.socket()
+            output_emitter.start_segment(segment_id=context_id)
+            self._mark_started()
+            request = {
+                "model_id": DEFAULT_MODEL,
+                "voice": {"mode": "id", "id": TTSDefaultVoiceId},
+                "output_format": {
+                    "container": "raw",
+                    "encoding": "pcm_s16le",
+                    "sample_rate": SAMPLE_RATE,
+                },
+                "transcript": "".join(text),
+                "context_id": context_id,
+                "continue": False,
+                "add_timestamps": True,
+            }
+            await ws.send_str(json.dumps(request))
+            while (event := await queue.get()) is not None:
+                kind = event.get("type")
+                if kind == "chunk":
+                    output_emitter.push(base64.b64decode(event["data"]))
+                elif kind == "timestamps":
+                    words = event["word_timestamps"]
+                    for word, start, end in zip(
+                        words["words"], words["start"], words["end"], strict=True
+                    ):
+                        output_emitter.push_timed_transcript(
+                            TimedString(text=word + " ", start_time=start, end_time=end)
+                        )
+                elif kind == "done":
+                    output_emitter.end_segment()
+                    return
+                elif kind == "error":
+                    raise RuntimeError(f"Cartesia error: {event}")
+            raise RuntimeError("the socket closed before the context was done")
+        finally:
+            del floor.contexts[context_id]
