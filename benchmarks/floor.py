@@ -14,6 +14,7 @@ import asyncio
 import base64
 import json
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -26,7 +27,8 @@ SAMPLE_RATE = 24000
 
 
 class FloorTTS(tts.TTS):
-    """One socket shared by all streams; a reader task routes messages by context id."""
+    """One socket shared by all streams; its reader hands each message to its turn's handler
+    directly (no queue, no task switch per message)."""
 
     def __init__(self, *, base_url: str, api_key: str, http_session: aiohttp.ClientSession):
         super().__init__(
@@ -40,7 +42,7 @@ class FloorTTS(tts.TTS):
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._connecting = asyncio.Lock()
         self._reader: asyncio.Task[None] | None = None
-        self.contexts: dict[str, asyncio.Queue[dict[str, Any] | None]] = {}
+        self.contexts: dict[str, Callable[[dict[str, Any] | None], None]] = {}
 
     async def socket(self) -> aiohttp.ClientWebSocketResponse:
         async with self._connecting:
@@ -52,11 +54,11 @@ class FloorTTS(tts.TTS):
     async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         async for msg in ws:
             event = json.loads(msg.data)
-            queue = self.contexts.get(event.get("context_id", ""))
-            if queue is not None:
-                queue.put_nowait(event)
-        for queue in self.contexts.values():
-            queue.put_nowait(None)  # the socket closed: every open turn fails
+            handle = self.contexts.get(event.get("context_id", ""))
+            if handle is not None:
+                handle(event)
+        for handle in list(self.contexts.values()):
+            handle(None)  # the socket closed: every open turn fails
 
     def synthesize(
         self, text: str, *, conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS
@@ -87,8 +89,26 @@ class FloorStream(tts.SynthesizeStream):
             stream=True,
         )
         text = [item async for item in self._input_ch if isinstance(item, str)]
-        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
-        floor.contexts[context_id] = queue
+        ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def handle(event: dict[str, Any] | None) -> None:
+            kind = event.get("type") if event is not None else None
+            if kind == "chunk":
+                output_emitter.push(base64.b64decode(event["data"]))  # type: ignore[index]
+            elif kind == "timestamps":
+                words = event["word_timestamps"]  # type: ignore[index]
+                for word, start, end in zip(
+                    words["words"], words["start"], words["end"], strict=True
+                ):
+                    output_emitter.push_timed_transcript(
+                        TimedString(text=word + " ", start_time=start, end_time=end)
+                    )
+            elif kind == "done":
+                ended.set_result(None)
+            elif (kind == "error" or event is None) and not ended.done():  # None: socket closed
+                ended.set_exception(RuntimeError(f"the context failed: {event}"))
+
+        floor.contexts[context_id] = handle
         try:
             ws = await floor.socket()
             output_emitter.start_segment(segment_id=context_id)
@@ -107,23 +127,7 @@ class FloorStream(tts.SynthesizeStream):
                 "add_timestamps": True,
             }
             await ws.send_str(json.dumps(request))
-            while (event := await queue.get()) is not None:
-                kind = event.get("type")
-                if kind == "chunk":
-                    output_emitter.push(base64.b64decode(event["data"]))
-                elif kind == "timestamps":
-                    words = event["word_timestamps"]
-                    for word, start, end in zip(
-                        words["words"], words["start"], words["end"], strict=True
-                    ):
-                        output_emitter.push_timed_transcript(
-                            TimedString(text=word + " ", start_time=start, end_time=end)
-                        )
-                elif kind == "done":
-                    output_emitter.end_segment()
-                    return
-                elif kind == "error":
-                    raise RuntimeError(f"Cartesia error: {event}")
-            raise RuntimeError("the socket closed before the context was done")
+            await ended
+            output_emitter.end_segment()
         finally:
             del floor.contexts[context_id]
