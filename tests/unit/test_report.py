@@ -45,3 +45,13 @@ def test_the_committed_run_plots_every_figure(tmp_path: Path) -> None:
     written = report.plots(json.loads(RESULTS.read_text()), tmp_path)
     assert written == ["ttfa.png", "e2e.png", "barge_in.png", "scale.png"]
     assert all((tmp_path / name).stat().st_size > 0 for name in written)
+
+
+def test_the_committed_run_reads_the_cpu_ratio_against_the_floor() -> None:
+    results = json.loads(RESULTS.read_text())
+    levels = results["scale"]["levels"]
+    assert [lv["streams"] for lv in levels["floor"]] == [lv["streams"] for lv in levels["baseline"]]
+    cpu = next(t for t in report.targets(results) if t["name"].startswith("client CPU per second"))
+    at8 = {v: next(lv for lv in levels[v] if lv["streams"] == 8) for v in ("floor", "baseline")}
+    floor_ratio = at8["floor"]["client_cpu_per_audio_s"] / at8["baseline"]["client_cpu_per_audio_s"]
+    assert f"the floor, which no plugin can beat: {floor_ratio:.2f}x" in cpu["note"]
