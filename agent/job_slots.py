@@ -23,6 +23,7 @@ class JobSlots:
         self.max_jobs = max_jobs
         self._server: Any = None
         self._accepting: set[str] = set()
+        self._warned_blind = False
 
     def load(self, server: Any) -> float:
         """LiveKit's load_fnc: share of the slots in use. LiveKit calls it before every
@@ -31,7 +32,17 @@ class JobSlots:
         return min(len(server.active_jobs) / self.max_jobs, 1.0)
 
     def in_use(self) -> int:
-        running = {j.job.id for j in self._server.active_jobs} if self._server else set()
+        """Jobs running or being accepted; one that is both (launched, accept() not yet
+        returned) counts once."""
+        if self._server is None:
+            if not self._warned_blind:
+                self._warned_blind = True
+                log.warning(
+                    "WORKER_MAX_JOBS sees only rooms being accepted, not running ones: "
+                    "LiveKit did not call the worker's load function (LiveKit Cloud replaces it)"
+                )
+            return len(self._accepting)
+        running = {j.job.id for j in self._server.active_jobs}
         return len(running | self._accepting)
 
     async def request(self, req: JobRequest) -> None:

@@ -336,7 +336,9 @@ def server_options(settings: Settings) -> WorkerOptions:
     threshold is 0.7. On a 2-core machine the worker alone measures ~0.8 while its idle
     processes start, so it would report itself full before taking a job; 0.9 (setting
     WORKER_LOAD_THRESHOLD) still sheds load before the audio path starves. `dev` keeps
-    LiveKit's "never full" and a random health port so several dev workers can coexist.
+    LiveKit's "never full" and a random health port so several dev workers can coexist;
+    WORKER_MAX_JOBS, when set, caps the rooms in both modes (a room beyond it is declined
+    and offered to another worker, if there is one).
     """
     log_level = settings.log_level
     if log_level == "WARNING":

@@ -4,8 +4,9 @@ Not a product. It waits for the whole reply, sends it as one frame, and then onl
 every plugin on this protocol must: read each server message, parse its JSON, decode the
 audio, hand audio and word timings to LiveKit's AudioEmitter. No chunking, no recovery, no
 barge-in handling. Whatever CPU per second of audio it spends in the scale benchmark is spent
-by LiveKit's stream API, aiohttp, JSON and base64 and the harness, and no plugin can spend
-less; it tells how far any CPU target below the official plugin can go.
+by LiveKit's stream API, aiohttp, JSON and base64 and the harness; a plugin with the same
+features (word timestamps, 24 kHz PCM) cannot spend less. It tells how far a CPU target below
+the official plugin can go.
 """
 
 from __future__ import annotations
@@ -103,7 +104,7 @@ class FloorStream(tts.SynthesizeStream):
                     output_emitter.push_timed_transcript(
                         TimedString(text=word + " ", start_time=start, end_time=end)
                     )
-            elif kind == "done":
+            elif kind == "done" and not ended.done():
                 ended.set_result(None)
             elif (kind == "error" or event is None) and not ended.done():  # None: socket closed
                 ended.set_exception(RuntimeError(f"the context failed: {event}"))

@@ -155,7 +155,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             floor = _level(scale["levels"].get(FLOOR, []), CPU_STREAMS)
             if floor is not None and floor["client_cpu_per_audio_s"]:
                 item["note"] += (
-                    f"; the floor, which no plugin can beat: "
+                    f"; the floor (no plugin work at all): "
                     f"{floor['client_cpu_per_audio_s'] / base_cpu:.2f}x"
                 )
         out.append(item)
