@@ -8,7 +8,8 @@ uniformly over one second (independent sessions). Measured over the rounds: clie
 (``time.process_time``, the whole process: plugin, LiveKit's audio emitter and this harness)
 per second of audio produced, the emulator process's CPU (psutil), TTFA p50/p95, sockets
 opened (emulator stats). Engines: ours, the baseline, and the floor (``floor.py``: the least
-any plugin can spend, so a CPU ratio can be read against what is possible at all). Memory
+a plugin with the baseline's features can spend, so a CPU ratio can be read against what is
+possible at all). Memory
 (ours and the baseline): N streams opened at once on a warm TTS, traced Python memory
 (tracemalloc) and RSS once every stream has its first audio.
 """
@@ -201,7 +202,8 @@ async def run(emu: Emulator, settings: Settings, log: Any = print) -> dict[str, 
         "emulator_busy_threshold": EMULATOR_BUSY,
         "note_baseline_sockets": BASELINE + " opens one socket per concurrent stream",
         "note_floor": (
-            "floor: benchmarks/floor.py, the least CPU a plugin on this protocol and LiveKit's "
-            "stream API can spend (whole reply sent at once, so its TTFA means nothing)"
+            "floor: benchmarks/floor.py, the least CPU a plugin with the baseline's features can "
+            "spend on this protocol and LiveKit's stream API (whole reply sent at once, so its "
+            "TTFA means nothing)"
         ),
     }

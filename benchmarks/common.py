@@ -51,7 +51,7 @@ OURS_MODES = ("clause", "sentence", "tokens")
 BASELINE = "baseline"
 OURS = "ours-clause"  # the default policy: the one the targets are about
 VARIANTS = ("ours-clause", "ours-sentence", "ours-tokens", BASELINE)
-FLOOR = "floor"  # benchmarks/floor.py: the least CPU any plugin can spend (scale only)
+FLOOR = "floor"  # benchmarks/floor.py: the least CPU a plugin can spend (scale only)
 
 
 @dataclass(frozen=True)

@@ -245,8 +245,11 @@ def _scale_md(sec: dict[str, Any]) -> list[str]:
     if not ran(sec):
         return _skipped("4. Overhead and scale", sec)
     out = ["", "## 4. Overhead and scale (concurrent streams on one TTS instance)", ""]
-    engines = [v for v in (OURS, BASELINE, FLOOR) if v in sec["levels"]]
-    levels = [(v, sec["levels"][v][i]) for i in range(len(sec["levels"][OURS])) for v in engines]
+    levels = [
+        (v, sec["levels"][v][i])
+        for i in range(len(sec["levels"][OURS]))
+        for v in (OURS, BASELINE, FLOOR)
+    ]
     out += table(
         (
             "Streams",
@@ -287,12 +290,11 @@ def _scale_md(sec: dict[str, Any]) -> list[str]:
         "RSS growth per stream is in `latest.json`; it is ~0 because the allocator reuses memory "
         "freed by the earlier levels.",
     ]
-    if FLOOR in sec["levels"]:
-        out += [
-            "",
-            "The floor (`benchmarks/floor.py`) is no product: it waits for the whole reply, sends "
-            "it in one frame and only parses, decodes and hands audio to LiveKit, so its TTFA "
-            "means nothing. Its CPU is what LiveKit's stream API, aiohttp, JSON, base64 and this "
-            "harness cost: a plugin with the same features (word timestamps) cannot spend less.",
-        ]
+    out += [
+        "",
+        "The floor (`benchmarks/floor.py`) is no product: it waits for the whole reply, sends "
+        "it in one frame and only parses, decodes and hands audio to LiveKit, so its TTFA "
+        "means nothing. Its CPU is what LiveKit's stream API, aiohttp, JSON, base64 and this "
+        "harness cost: a plugin with the same features (word timestamps) cannot spend less.",
+    ]
     return out

@@ -104,8 +104,6 @@ def plots(results: dict[str, Any], out_dir: Path) -> list[str]:
     if ran(scale):
         fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
         for v in (OURS, BASELINE, FLOOR):
-            if v not in scale["levels"]:
-                continue
             lv = scale["levels"][v]
             ns = [x["streams"] for x in lv]
             cpu = (a2, [x["client_cpu_per_audio_s"] * 100 for x in lv], "o-", NAMES[v])

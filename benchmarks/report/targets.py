@@ -134,30 +134,20 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 note="whole client process (plugin + LiveKit's AudioEmitter + harness)",
             )
         )
-        base_levels = {lv["streams"]: lv for lv in scale["levels"][BASELINE]}
-        at8 = _level(levels, CPU_STREAMS)
-        cpu_ratio = None
-        if at8 is not None and base_levels.get(CPU_STREAMS):
-            ours_cpu = at8["client_cpu_per_audio_s"]
-            base_cpu = base_levels[CPU_STREAMS]["client_cpu_per_audio_s"]
-            cpu_ratio = ours_cpu / base_cpu if ours_cpu and base_cpu else None
+        ours_cpu, base_cpu, floor_cpu = (
+            _cpu_at(scale["levels"][v], CPU_STREAMS) for v in (OURS, BASELINE, FLOOR)
+        )
+        cpu_ratio = ours_cpu / base_cpu if ours_cpu and base_cpu else None
         item = _ratio_target(
             f"client CPU per second of audio at {CPU_STREAMS} streams, ours / baseline",
             cpu_ratio,
             0.8,
             "baseline",
         )
-        if at8 is not None and cpu_ratio is not None:
-            base_cpu = base_levels[CPU_STREAMS]["client_cpu_per_audio_s"]
-            item["note"] = (
-                f"{at8['client_cpu_per_audio_s'] * 100:.3f} % vs {base_cpu * 100:.3f} % of a core"
-            )
-            floor = _level(scale["levels"].get(FLOOR, []), CPU_STREAMS)
-            if floor is not None and floor["client_cpu_per_audio_s"]:
-                item["note"] += (
-                    f"; the floor (no plugin work at all): "
-                    f"{floor['client_cpu_per_audio_s'] / base_cpu:.2f}x"
-                )
+        if ours_cpu and base_cpu:
+            item["note"] = f"{ours_cpu * 100:.3f} % vs {base_cpu * 100:.3f} % of a core"
+            if floor_cpu:
+                item["note"] += f"; the floor (no plugin work at all): {floor_cpu / base_cpu:.2f}x"
         out.append(item)
         memory = scale.get("memory", {})
         if OURS in memory and BASELINE in memory:
@@ -201,5 +191,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def _level(levels: list[dict[str, Any]], streams: int) -> dict[str, Any] | None:
-    return next((lv for lv in levels if lv["streams"] == streams), None)
+def _cpu_at(levels: list[dict[str, Any]], streams: int) -> float | None:
+    """An engine's client CPU per audio second at that many streams (None: not run)."""
+    level = next((lv for lv in levels if lv["streams"] == streams), None)
+    return None if level is None else level["client_cpu_per_audio_s"]
