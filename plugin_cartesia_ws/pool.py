@@ -242,9 +242,9 @@ class SocketPool:
     def _refresh_if_idle(self) -> None:
         self._refresh_timer = None
         socket = self._socket
-        if self._closed or socket is None or not socket.is_open or socket.contexts:
+        if self._closed or socket is None or not socket.is_open:
             return
-        if socket.idle_for < self._idle_refresh_s:
+        if socket.contexts or socket.idle_for < self._idle_refresh_s:  # busy, or used since
             self._schedule_refresh()
             return
         if self._idle_refreshes >= self.policy.idle_refreshes or self._connecting is not None:
