@@ -229,7 +229,8 @@ class TurnMachine:
 
         def handle() -> list[Output]:
             outputs = self._chunked(self._chunker.flush, now)
-            if self.state is STREAMING:
+            buffering = self.config.options.max_buffer_delay_ms > 0  # the server holds text
+            if self.state is STREAMING and (buffering or self._ctx.ledger.asking):
                 outputs += self._flush_frame()
             return outputs
 
