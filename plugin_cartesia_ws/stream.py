@@ -14,8 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterable
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from livekit.agents import (
     APIConnectionError,
@@ -33,54 +32,16 @@ from . import turn_outputs as ops
 from .breaker import Ticket
 from .chunking import TextChunker, TokenizerChunker
 from .connection import CartesiaSocket, Inbox
-from .log import WarnOnce, logger
-from .options import TTSOptions
-from .pool import SocketPool
+from .log import logger
+from .options import TurnHost
 from .turn import TurnConfig, TurnMachine
+from .turn_stats import TurnStats, log_turn
 
 FIRST_RECEIPTS_VERSION = "2024-11-13"  # API versions before it never send flush_done
 DONE_WAIT_S = 5.0  # a context with every sample in waits this long for its done
 
 
-class TurnHost(Protocol):
-    """What a turn needs of the TTS that made it (``tts.TTS`` is one). Structural, so this
-    module and ``chunked`` never import ``tts``, which imports them."""
-
-    @property
-    def pool(self) -> SocketPool: ...
-
-    @property
-    def sample_rate(self) -> int: ...
-
-    _tokenizer: Any  # a user's SentenceTokenizer, or NOT_GIVEN
-    _warn_once: WarnOnce
-
-    def _options_snapshot(self) -> TTSOptions: ...
-
-
 _INPUT_ENDED = object()
-
-
-@dataclass
-class TurnStats:
-    """What one turn did, for logs, tests and benchmarks."""
-
-    context_id: str
-    socket_reused: bool = False
-    chunks_sent: int = 0
-    first_text_sent_at: float | None = None  # time.perf_counter()
-    first_audio_at: float | None = None
-    first_step_time_ms: float | None = None
-    audio_bytes: int = 0
-    resumes: int = 0
-    cancelled: bool = False
-    done: bool = False
-
-    @property
-    def time_to_first_audio(self) -> float | None:
-        if self.first_text_sent_at is None or self.first_audio_at is None:
-            return None
-        return self.first_audio_at - self.first_text_sent_at
 
 
 class SynthesizeStream(tts.SynthesizeStream):
@@ -155,7 +116,7 @@ class SynthesizeStream(tts.SynthesizeStream):
             stats.resumes, stats.chunks_sent = machine.resumes, machine.chunks_sent
             stats.done = machine.done_received or stats.done
             await utils.aio.gracefully_cancel(feeder)
-            self._log_turn(stats)
+            log_turn(stats)
 
     def _turn_config(self) -> TurnConfig:
         options = self._context_options
@@ -329,30 +290,6 @@ class SynthesizeStream(tts.SynthesizeStream):
                 )
                 await asyncio.sleep(options._interval_for_retry(attempt))  # LiveKit's backoff
         await self._act(machine, machine.connected(_now()), emitter, stats)
-
-    def _log_turn(self, stats: TurnStats) -> None:
-        extra: dict[str, Any] = {
-            "context_id": stats.context_id,
-            "socket_reused": stats.socket_reused,
-            "chunks_sent": stats.chunks_sent,
-            "resumes": stats.resumes,
-            "cancelled": stats.cancelled,
-            "done": stats.done,
-        }
-        if stats.time_to_first_audio is not None:
-            extra["time_to_first_audio_ms"] = round(stats.time_to_first_audio * 1000, 1)
-        if stats.first_step_time_ms is not None:
-            extra["server_step_time_ms"] = round(stats.first_step_time_ms, 1)
-        ttfa = extra.get("time_to_first_audio_ms")
-        logger.info(  # the figures in the text too: plain logging does not print ``extra``
-            "Cartesia turn finished: context %s, first audio %s, %d chunks, %d resumes%s",
-            stats.context_id,
-            f"{ttfa} ms" if ttfa is not None else "none",
-            stats.chunks_sent,
-            stats.resumes,
-            ", cancelled" if stats.cancelled else "" if stats.done else ", no done",
-            extra=extra,
-        )
 
 
 def _now() -> float:

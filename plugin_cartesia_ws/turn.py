@@ -18,34 +18,20 @@ Over 400 lines on purpose: the table and the handlers are read together.
 from __future__ import annotations
 
 import binascii
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
-from itertools import takewhile
+from typing import Any, TypeVar, cast
 
 from . import protocol
-from .alignment import TimedWord, TranscriptAligner
-from .audio import bytes_per_sample, decode_to_s16
+from . import turn_outputs as ops
+from .alignment import HeardWords, TimedWord
+from .audio import PcmJoiner
 from .boundaries import is_speakable
 from .chunking import TextChunker, TokenizerChunker
 from .receipts import ReceiptLedger, Trust
-from .turn_outputs import (
-    Audio,
-    Cancel,
-    Failed,
-    Failure,
-    Finished,
-    Linger,
-    Log,
-    Output,
-    Phonemes,
-    Reconnect,
-    Release,
-    Send,
-    TextStarted,
-    Warn,
-    Words,
-)
+from .turn_outputs import Failure, Output
 
 MAX_RESUMES = 2  # per turn; then the turn fails with a clear, retryable error
 FIRST_WORD_MAX_S = 1.5  # audio after which a context without timings or receipts is lost
@@ -110,18 +96,32 @@ TRANSITIONS: dict[tuple[State, Event], frozenset[State]] = {
 }
 assert len(TRANSITIONS) == sum(len(src) * len(ev) for src, ev, _ in _ROWS), "a pair twice"
 AUDIO_STATES = frozenset(s for (s, e) in TRANSITIONS if e is Event.AUDIO)
-_EVENT_OF: dict[type, Event] = {
-    protocol.Chunk: Event.AUDIO,
-    protocol.Timestamps: Event.WORDS,
-    protocol.PhonemeTimestamps: Event.PHONEMES,
-    protocol.FlushDone: Event.RECEIPT,
-    protocol.Done: Event.DONE,
-    protocol.Error: Event.ERROR,
-}
+_Handler = TypeVar("_Handler", bound=Callable[..., list[Output]])
 
 
 class TurnStateError(RuntimeError):
     """An input that is illegal in the machine's current state (a bug in the caller)."""
+
+
+def _transition(event: Event) -> Callable[[_Handler], _Handler]:
+    """Run a handler only where ``TRANSITIONS`` allows ``event``, and check where it led."""
+
+    def wrap(handler: _Handler) -> _Handler:
+        @functools.wraps(handler)
+        def checked(self: TurnMachine, *args: Any, **kwargs: Any) -> list[Output]:
+            allowed = TRANSITIONS.get((self.state, event))
+            if allowed is None:
+                raise TurnStateError(f"{event.value} is illegal in state {self.state.value}")
+            if not allowed:
+                return []  # a row that changes nothing (a tick while resuming, ...)
+            before, outputs = self.state, handler(self, *args, **kwargs)
+            if self.state not in allowed:
+                raise AssertionError(f"{before.value} --{event.value}--> {self.state.value}")
+            return outputs
+
+        return cast(_Handler, checked)
+
+    return wrap
 
 
 @dataclass(frozen=True)
@@ -144,14 +144,10 @@ class _Context:
     time_offset: float  # audio of the turn before this context, in seconds
     ledger: ReceiptLedger
     now: float
-    aligner: TranscriptAligner = field(default_factory=TranscriptAligner)
+    pcm: PcmJoiner
+    words: HeardWords = field(default_factory=HeardWords)
     opened: bool = False  # a frame went out: the server knows it
     pushed_s: float = 0.0
-    held: list[tuple[TimedWord, int]] = field(default_factory=list)  # (word, text end offset)
-    aligned_to: int = 0  # text offset after the last aligned word
-    word_heard: int = 0  # text offset after the last emitted word
-    any_words: bool = False
-    carry: bytes = b""  # a partial sample, completed by the next chunk
     last_send_at: float = -1.0  # text or end frame (a flush alone owes no audio)
     last_event_at: float = 0.0
 
@@ -160,10 +156,10 @@ class _Context:
 
     @property
     def sent(self) -> str:
-        return self.aligner.sent_text
+        return self.words.sent
 
     def heard(self) -> int:
-        return max(self.word_heard, self.ledger.proven)
+        return max(self.words.heard, self.ledger.proven)
 
 
 class TurnMachine:
@@ -187,9 +183,7 @@ class TurnMachine:
         self.audio_started = False
         self.done_received = False
         self._chunker = chunker
-        self._width = bytes_per_sample(config.options.encoding)
         self._bytes_per_s = 2 * config.options.sample_rate  # of the s16 we emit
-        self._s16 = config.options.encoding == "pcm_s16le"  # what LiveKit takes: no decoding
         self._ctx = self._new_context(0.0, now)
         self._input_ended = False
         self._sent_any = False  # in the whole turn
@@ -207,91 +201,65 @@ class TurnMachine:
     def receipts(self) -> Trust:
         return self._ctx.ledger.trust
 
-    # ------------------------------------------------------------ the table
-    def _step(self, event: Event, handler: Callable[[], list[Output]]) -> list[Output]:
-        allowed = TRANSITIONS.get((self.state, event))
-        if allowed is None:
-            raise TurnStateError(f"{event.value} is illegal in state {self.state.value}")
-        before = self.state
-        outputs = handler() if allowed else []
-        if self.state not in (allowed or {before}):
-            raise AssertionError(f"{before.value} --{event.value}--> {self.state.value}")
-        return outputs
-
     # ------------------------------------------------------------ LiveKit's side
+    @_transition(Event.TEXT)
     def text(self, token: str, now: float) -> list[Output]:
-        return self._step(
-            Event.TEXT, lambda: self._chunked(lambda: self._chunker.push(token, now), now)
-        )
+        return self._chunked(lambda: self._chunker.push(token, now), now)
 
+    @_transition(Event.FLUSH)
     def flush(self, now: float) -> list[Output]:
         """LiveKit's flush: send what the chunker holds and ask the server to speak it now."""
+        outputs = self._chunked(self._chunker.flush, now)
+        buffering = self.config.options.max_buffer_delay_ms > 0  # the server holds text
+        if self.state is STREAMING and (buffering or self._ctx.ledger.asking):
+            outputs += self._flush_frame()
+        return outputs
 
-        def handle() -> list[Output]:
-            outputs = self._chunked(self._chunker.flush, now)
-            buffering = self.config.options.max_buffer_delay_ms > 0  # the server holds text
-            if self.state is STREAMING and (buffering or self._ctx.ledger.asking):
-                outputs += self._flush_frame()
-            return outputs
-
-        return self._step(Event.FLUSH, handle)
-
+    @_transition(Event.END_INPUT)
     def end_input(self, now: float) -> list[Output]:
-        def handle() -> list[Output]:
-            outputs = self._chunked(self._chunker.flush, now)
-            if self.finished:
-                return outputs
-            self._input_ended = True
-            if self.state is RESUMING:
-                return outputs  # connected() ends the new context
-            if not self._ctx.opened:  # nothing said at all, or nothing since a resume
-                return outputs + [Release(self._ctx.id), *self._finish(not self._sent_any)]
-            return outputs + self._end_frames(now) + self._settle()
+        outputs = self._chunked(self._chunker.flush, now)
+        if self.finished:
+            return outputs
+        self._input_ended = True
+        if self.state is RESUMING:
+            return outputs  # connected() ends the new context
+        if not self._ctx.opened:  # nothing said at all, or nothing since a resume
+            return outputs + [ops.Release(self._ctx.id), *self._finish(not self._sent_any)]
+        return outputs + self._end_frames(now) + self._settle()
 
-        return self._step(Event.END_INPUT, handle)
-
+    @_transition(Event.CANCEL)
     def cancel(self) -> list[Output]:
         """Barge-in (or the loop is going away): stop what the server is doing for us."""
+        self.state = CANCELLED
+        return [self._close()]
 
-        def handle() -> list[Output]:
-            self.state = CANCELLED
-            return [self._close()]
-
-        return self._step(Event.CANCEL, handle)
-
+    @_transition(Event.ABORT)
     def abort(self) -> list[Output]:
         """The I/O around the turn gave up (no socket within the budget); it raises its error."""
-
-        def handle() -> list[Output]:
-            self.state = FAILED
-            return [self._close()]
-
-        return self._step(Event.ABORT, handle)
+        self.state = FAILED
+        return [self._close()]
 
     # ------------------------------------------------------------ the socket's side
+    @_transition(Event.CONNECTED)
     def connected(self, now: float) -> list[Output]:
         """The socket asked for by ``Reconnect`` is ready; the new context is routed."""
+        self._ctx.last_event_at = now
+        backlog, self._backlog = self._backlog.lstrip(), ""
+        self.state = OPENING
+        outputs = self._send_chunks([backlog] if is_speakable(backlog) else [], now)
+        if self._input_ended:
+            if not self._ctx.opened:
+                return outputs + [ops.Release(self._ctx.id), *self._finish()]
+            outputs += self._end_frames(now)
+        return outputs
 
-        def handle() -> list[Output]:
-            self._ctx.last_event_at = now
-            backlog, self._backlog = self._backlog.lstrip(), ""
-            self.state = OPENING
-            outputs = self._send_chunks([backlog] if is_speakable(backlog) else [], now)
-            if self._input_ended:
-                if not self._ctx.opened:
-                    return outputs + [Release(self._ctx.id), *self._finish()]
-                outputs += self._end_frames(now)
-            return outputs
-
-        return self._step(Event.CONNECTED, handle)
-
+    @_transition(Event.LOST)
     def socket_lost(self, message: str, now: float) -> list[Output]:
-        failure = Failure("connection", message)
-        return self._step(Event.LOST, lambda: self._resume(failure, now, replace=False))
+        return self._resume(Failure("connection", message), now, replace=False)
 
+    @_transition(Event.SEND_FAILED)
     def send_failed(self, message: str, now: float) -> list[Output]:
-        failure = Failure("connection", message)
-        return self._step(Event.SEND_FAILED, lambda: self._resume(failure, now, replace=True))
+        return self._resume(Failure("connection", message), now, replace=True)
 
     def server(self, event: object, now: float) -> list[Output]:
         """One parsed server event; events of earlier contexts of the turn are ignored."""
@@ -302,24 +270,52 @@ class TurnMachine:
                 return self._audio(event)
         if getattr(event, "context_id", None) not in (ctx.id, None):
             return []
-        kind = _EVENT_OF.get(type(event))
-        if kind is None:
+        handler = _SERVER_HANDLERS.get(type(event))
+        if handler is None:
             return []
         ctx.last_event_at = now
-        return self._step(kind, lambda: self._on_server(event, now))
+        return handler(self, event, now)
 
-    def _on_server(self, event: object, now: float) -> list[Output]:
-        if isinstance(event, protocol.Chunk):
-            return self._audio(event)
-        if isinstance(event, protocol.Timestamps):
-            return self._words(event)
-        if isinstance(event, protocol.PhonemeTimestamps):
-            return self._phonemes(event)
-        if isinstance(event, protocol.FlushDone):
-            return self._receipt(event)
-        if isinstance(event, protocol.Done):
-            return self._done(now)
-        return self._error(event)
+    @_transition(Event.AUDIO)
+    def _on_audio(self, event: protocol.Chunk, now: float) -> list[Output]:
+        return self._audio(event)
+
+    @_transition(Event.WORDS)
+    def _on_words(self, event: protocol.Timestamps, now: float) -> list[Output]:
+        ctx, wt = self._ctx, event.word_timestamps
+        if wt is not None:
+            ctx.words.timed(list(wt.words), list(wt.start), list(wt.end))
+        return self._release_words(ctx.pushed_s + _EPS)
+
+    @_transition(Event.PHONEMES)
+    def _on_phonemes(self, event: protocol.PhonemeTimestamps, now: float) -> list[Output]:
+        pt, shift = event.phoneme_timestamps, self._ctx.time_offset
+        if pt is None:
+            return []
+        items = zip(pt.phonemes, pt.start, pt.end, strict=False)
+        return [ops.Phonemes(tuple((p, s + shift, e + shift) for p, s, e in items))]
+
+    @_transition(Event.RECEIPT)
+    def _on_receipt(self, event: protocol.FlushDone, now: float) -> list[Output]:
+        self._ctx.ledger.receipt(event.flush_id)
+        return self._settle()
+
+    @_transition(Event.DONE)
+    def _on_done(self, event: protocol.Done, now: float) -> list[Output]:
+        ctx = self._ctx
+        self.done_received = True
+        outputs = [*self._release_words(None), ops.Release(ctx.id, completed=True)]
+        if self.state is ENDING:
+            return outputs + self._finish()
+        # the server ended the context while our input is open: go on in a new one
+        self._ctx = self._new_context(ctx.time_offset + ctx.pushed_s, now)
+        self.state = OPENING
+        return outputs
+
+    @_transition(Event.ERROR)
+    def _on_error(self, event: protocol.Error, now: float) -> list[Output]:
+        self._ctx.opened = False  # an error ends the context at the server
+        return self._fail(Failure("server", "Cartesia sent an error", event))
 
     # ------------------------------------------------------------ the clock
     def next_deadline(self) -> float | None:
@@ -333,36 +329,34 @@ class TurnMachine:
             deadlines.append(max(ctx.last_send_at, ctx.last_event_at) + self.config.stall_after)
         return min((d for d in deadlines if d is not None), default=None)
 
+    @_transition(Event.TICK)
     def tick(self, now: float, socket_heard_at: float = 0.0) -> list[Output]:
         """Time passed. ``socket_heard_at``: the socket's last frame of any context, so a
         stall of this context alone does not take a healthy shared socket down."""
-
-        def handle() -> list[Output]:
-            outputs: list[Output] = []
-            if not self._input_ended:
-                outputs += self._chunked(lambda: self._chunker.poll(now), now)
-            ctx = self._ctx
-            since = max(ctx.last_send_at, ctx.last_event_at)
-            if self.finished or not self._owed() or now < since + self.config.stall_after:
-                return outputs
-            failure = Failure(
-                "timeout",
-                f"Cartesia sent nothing for {self.config.timeout:.1f}s while audio was owed",
-            )
-            return outputs + self._resume(failure, now, replace=socket_heard_at <= since)
-
-        return self._step(Event.TICK, handle)
+        outputs: list[Output] = []
+        if not self._input_ended:
+            outputs += self._chunked(lambda: self._chunker.poll(now), now)
+        ctx = self._ctx
+        since = max(ctx.last_send_at, ctx.last_event_at)
+        if self.finished or not self._owed() or now < since + self.config.stall_after:
+            return outputs
+        timeout = self.config.timeout
+        failure = Failure(
+            "timeout", f"Cartesia sent nothing for {timeout:.1f}s while audio was owed"
+        )
+        return outputs + self._resume(failure, now, replace=socket_heard_at <= since)
 
     # ------------------------------------------------------------ internals
     def _new_context(self, time_offset: float, now: float) -> _Context:
         suffix = f"-r{self.contexts}" if self.contexts else ""
         self.contexts += 1
         ledger = ReceiptLedger(asked=self.config.receipts)
-        return _Context(f"{self.turn_id}{suffix}", time_offset, ledger, now)
+        pcm = PcmJoiner(self.config.options.encoding)
+        return _Context(f"{self.turn_id}{suffix}", time_offset, ledger, now, pcm)
 
     def _close(self) -> Output:
         ctx = self._ctx
-        return Cancel(ctx.id) if ctx.opened else Release(ctx.id)
+        return ops.Cancel(ctx.id) if ctx.opened else ops.Release(ctx.id)
 
     def _owed(self) -> bool:
         ctx = self._ctx
@@ -390,9 +384,9 @@ class TurnMachine:
         ctx, outputs = self._ctx, list[Output]()
         for chunk in chunks:
             if not self._sent_any:
-                outputs.append(TextStarted())
+                outputs.append(ops.TextStarted())
             outputs.append(self._send(protocol.generation_frame(self._base(), chunk)))
-            ctx.aligner.add_sent_text(chunk)
+            ctx.words.aligner.add_sent_text(chunk)
             ctx.opened = self._sent_any = True
             ctx.last_send_at = now
             self.chunks_sent += 1
@@ -415,15 +409,15 @@ class TurnMachine:
     def _base(self) -> protocol.GenerationRequestParam:
         return self.config.options.base(self._ctx.id)
 
-    def _send(self, frame: str) -> Send:
-        return Send(frame, self._ctx.id)
+    def _send(self, frame: str) -> ops.Send:
+        return ops.Send(frame, self._ctx.id)
 
     def _settle(self) -> list[Output]:
         """The listener's end by receipts: input ended and every receipt in step."""
         ctx = self._ctx
         if self.state is not ENDING or not ctx.ledger.all_in(len(ctx.sent)):
             return []
-        return [*self._release_words(None), Linger(ctx.id), *self._finish()]
+        return [*self._release_words(None), ops.Linger(ctx.id), *self._finish()]
 
     def _audio(self, chunk: protocol.Chunk) -> list[Output]:
         ctx = self._ctx
@@ -433,115 +427,68 @@ class TurnMachine:
         try:
             raw = protocol.decode_audio(chunk.data)  # lenient fast path, then strict
         except binascii.Error:
-            return [Warn("bad-base64", "skipped a Cartesia chunk that is not base64")]
-        if ctx.carry:
-            raw = ctx.carry + raw
-        if split := len(raw) % self._width:  # a sample split across chunks is carried
-            raw, ctx.carry = raw[:-split], raw[-split:]
-        else:
-            ctx.carry = b""
-        if not raw:
+            return [ops.Warn("bad-base64", "skipped a Cartesia chunk that is not base64")]
+        pcm = ctx.pcm.join(raw)
+        if not pcm:
             return []
-        pcm = raw if self._s16 else decode_to_s16(raw, self.config.options.encoding)
         ctx.pushed_s += len(pcm) / self._bytes_per_s
         first = not self.audio_started
         self.audio_started = True
-        audio = Audio(pcm, step_time=chunk.step_time if first else None)
-        if not ctx.held:
+        audio = ops.Audio(pcm, step_time=chunk.step_time if first else None)
+        if not ctx.words.waiting:
             return [audio]  # no word timing waits for this audio
         return [audio, *self._release_words(ctx.pushed_s + _EPS)]
-
-    def _words(self, event: protocol.Timestamps) -> list[Output]:
-        ctx, wt = self._ctx, event.word_timestamps
-        if wt is not None:
-            words = ctx.aligner.align(list(wt.words), list(wt.start), list(wt.end))
-            for word in words:
-                ctx.aligned_to += len(word.text)
-                ctx.held.append((word, ctx.aligned_to))
-            ctx.any_words = ctx.any_words or bool(words)
-        return self._release_words(ctx.pushed_s + _EPS)
-
-    def _phonemes(self, event: protocol.PhonemeTimestamps) -> list[Output]:
-        pt, shift = event.phoneme_timestamps, self._ctx.time_offset
-        if pt is None:
-            return []
-        items = zip(pt.phonemes, pt.start, pt.end, strict=False)
-        return [Phonemes(tuple((p, s + shift, e + shift) for p, s, e in items))]
-
-    def _receipt(self, event: protocol.FlushDone) -> list[Output]:
-        self._ctx.ledger.receipt(event.flush_id)
-        return self._settle()
-
-    def _done(self, now: float) -> list[Output]:
-        ctx = self._ctx
-        self.done_received = True
-        outputs = [*self._release_words(None), Release(ctx.id, completed=True)]
-        if self.state is ENDING:
-            return outputs + self._finish()
-        # the server ended the context while our input is open: go on in a new one
-        self._ctx = self._new_context(ctx.time_offset + ctx.pushed_s, now)
-        self.state = OPENING
-        return outputs
-
-    def _error(self, event: object) -> list[Output]:
-        self._ctx.opened = False  # an error ends the context at the server
-        return self._fail(Failure("server", "Cartesia sent an error", event))
 
     def _release_words(self, until: float | None) -> list[Output]:
         """Words whose audio has been pushed (all of them when ``until`` is None)."""
         ctx = self._ctx
-        ready = list(takewhile(lambda held: until is None or held[0].end <= until, ctx.held))
-        ctx.held = ctx.held[len(ready) :]
-        if until is None and ctx.any_words:
-            ready += [(w, len(ctx.sent)) for w in ctx.aligner.finish()]
-        if not ready:
+        words, shift = ctx.words.release(until), ctx.time_offset
+        if not words:
             return []
-        ctx.word_heard = ready[-1][1]
-        shift = ctx.time_offset
-        return [Words(tuple(TimedWord(w.text, w.start + shift, w.end + shift) for w, _ in ready))]
+        return [ops.Words(tuple(TimedWord(w.text, w.start + shift, w.end + shift) for w in words))]
 
     def _finish(self, nothing_said: bool = False) -> list[Output]:
         outputs: list[Output] = []
-        if not nothing_said and self.audio_started and not self._ctx.any_words:
+        if not nothing_said and self.audio_started and not self._ctx.words.any:
             if self.config.options.word_timestamps and self.resumes == 0:
                 outputs.append(
-                    Warn(
+                    ops.Warn(
                         "no-timestamps",
                         "Cartesia sent no word timestamps; the transcript falls back to LLM text",
                     )
                 )
         self.state = DONE
-        return outputs + [Finished(nothing_said=nothing_said)]
+        return outputs + [ops.Finished(nothing_said=nothing_said)]
 
     def _fail(self, failure: Failure) -> list[Output]:
         outputs: list[Output] = [self._close()]
         self.state = FAILED
-        return outputs + [Failed(failure)]
+        return outputs + [ops.Failed(failure)]
 
     def _resume(self, reason: Failure, now: float, *, replace: bool) -> list[Output]:
         """Go on in a new context (on a new socket when ``replace``), re-sending the reply
         from the furthest point known heard."""
         ctx = self._ctx
         outputs: list[Output] = []
-        if ctx.held and ctx.ledger.proven:  # held words a believed receipt covers: heard
-            covered = [w for w, end in ctx.held if end <= ctx.ledger.proven]
-            outputs += self._release_words(covered[-1].end) if covered else []
+        covered = ctx.words.covered_until(ctx.ledger.proven)  # a believed receipt: heard
+        if covered is not None:
+            outputs += self._release_words(covered)
         unheard = ctx.sent[ctx.heard() :]
         if self._input_ended and not is_speakable(unheard):
             return outputs + [*self._release_words(None), self._close(), *self._finish()]
         outputs.append(self._close())
-        locatable = ctx.word_heard > 0 or ctx.ledger.trust in (Trust.UNPROVEN, Trust.TRUSTED)
+        locatable = ctx.words.heard > 0 or ctx.ledger.trust in (Trust.UNPROVEN, Trust.TRUSTED)
         if not locatable and ctx.pushed_s >= FIRST_WORD_MAX_S:
             message = f"{reason.message}; cannot resume mid-turn without word timestamps or flush receipts"
             self.state = FAILED
-            return outputs + [Failed(Failure("connection", message))]
+            return outputs + [ops.Failed(Failure("connection", message))]
         if self.resumes >= self.config.max_resumes:
             self.state = FAILED
-            return outputs + [Failed(reason)]
+            return outputs + [ops.Failed(reason)]
         self.resumes += 1
         self._backlog = unheard
         outputs.append(
-            Log(
+            ops.Log(
                 "resuming the turn on a new Cartesia context",
                 {
                     "context_id": self.turn_id,
@@ -554,4 +501,14 @@ class TurnMachine:
         )
         self._ctx = self._new_context(ctx.time_offset + ctx.pushed_s, now)
         self.state = RESUMING
-        return outputs + [Reconnect(replace_socket=replace)]
+        return outputs + [ops.Reconnect(replace_socket=replace)]
+
+
+_SERVER_HANDLERS: dict[type, Callable[[TurnMachine, Any, float], list[Output]]] = {
+    protocol.Chunk: TurnMachine._on_audio,
+    protocol.Timestamps: TurnMachine._on_words,
+    protocol.PhonemeTimestamps: TurnMachine._on_phonemes,
+    protocol.FlushDone: TurnMachine._on_receipt,
+    protocol.Done: TurnMachine._on_done,
+    protocol.Error: TurnMachine._on_error,
+}
