@@ -16,6 +16,7 @@ from .chunked import ChunkedStream
 from .chunking import ChunkingPolicy
 from .log import logger
 from .models import TTSDefaultVoiceId
+from .pacing import PacingPolicy
 from .stream import SynthesizeStream
 from .tts import TTS
 from .turn_stats import TurnStats
@@ -28,6 +29,7 @@ __all__ = [
     "TurnStats",
     "ChunkingPolicy",
     "ReconnectPolicy",
+    "PacingPolicy",
     "TTSDefaultVoiceId",
     "__version__",
 ]

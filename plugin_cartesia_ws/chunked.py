@@ -43,6 +43,7 @@ class ChunkedStream(tts.ChunkedStream):
             conn_options=APIConnectOptions(max_retry=0, timeout=self._conn_options.timeout),
             ticket=self._ticket,
             report=False,
+            paced=False,
         )
         try:
             engine.push_text(self._input_text)

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from . import protocol
 from .chunking import ChunkingPolicy
 from .log import WarnOnce
+from .pacing import PacingPolicy
 from .pool import SocketPool
 
 
@@ -30,6 +31,7 @@ class TTSOptions:
     use_normalized_timestamps: bool
     pronunciation_dict_id: str | None
     chunking: ChunkingPolicy
+    pacing: PacingPolicy | None
     api_key: str = field(repr=False)
     base_url: str
     api_version: str

@@ -64,6 +64,7 @@ class SynthesizeStream(tts.SynthesizeStream):
         conn_options: APIConnectOptions,
         ticket: Ticket | None = None,
         report: bool = True,
+        paced: bool = True,
     ) -> None:
         super().__init__(tts=tts, conn_options=conn_options)
         self._host = host  # the same object as ``tts``, seen through what a turn needs
@@ -71,6 +72,7 @@ class SynthesizeStream(tts.SynthesizeStream):
         self._context_options = self._opts.context_options()
         self._ticket = ticket or Ticket()
         self._report = report
+        self._paced = paced  # synthesize() wants its whole text at once
         self.stats: TurnStats | None = None
         self.phoneme_timestamps: list[tuple[str, float, float]] = []
         self._socket: CartesiaSocket  # the current socket, and the context routed on it
@@ -127,7 +129,12 @@ class SynthesizeStream(tts.SynthesizeStream):
         receipts = options.max_buffer_delay_ms == 0 and self._opts.api_version >= (
             FIRST_RECEIPTS_VERSION
         )
-        return TurnConfig(options=options, timeout=self._conn_options.timeout, receipts=receipts)
+        return TurnConfig(
+            options=options,
+            timeout=self._conn_options.timeout,
+            receipts=receipts,
+            pacing=self._opts.pacing if self._paced else None,
+        )
 
     def _chunker(self) -> TextChunker | TokenizerChunker:
         tokenizer = self._host._tokenizer
@@ -182,12 +189,13 @@ class SynthesizeStream(tts.SynthesizeStream):
         benchmarks/README.md: a task wake-up per chunk was the largest CPU cost per stream).
         While the loop waits on an empty inbox, an audio chunk of the current context is fed
         to the machine right here in the reader, exactly as the loop would feed it: nothing
-        is queued ahead of it, and audio only ever leads STREAMING to STREAMING and ENDING
-        to ENDING with outputs that need no waiting (audio, word timings, a warning), so the
-        loop's state and deadline stay valid. Anything else returns False: the inbox."""
+        is queued ahead of it, and audio after the first only ever leads STREAMING to STREAMING
+        and ENDING to ENDING with outputs that need no waiting (audio, word timings, a
+        warning), so the loop's state and deadline stay valid. Anything else returns False: the inbox."""
         machine = self._idle
         if (
             machine is None
+            or not machine.audio_started  # the first audio may release held text: the loop
             or type(event) is not protocol.Chunk
             or event.context_id != machine.context_id
             or not self._inbox.empty()
@@ -298,8 +306,8 @@ class SynthesizeStream(tts.SynthesizeStream):
                 self._routed = None
                 if isinstance(out, ops.Cancel):
                     self._socket.cancel(out.context_id)
-                elif isinstance(out, ops.Linger):  # the turn is over: its inbox is not read
-                    queued = [item for cid, item in _drain(self._inbox) if cid == out.context_id]
+                elif isinstance(out, ops.Linger):  # its events already queued go with it
+                    queued = _take(self._inbox, out.context_id)
                     self._socket.linger(out.context_id, DONE_WAIT_S, queued)
                 else:
                     self._socket.release(out.context_id, completed=out.completed)
@@ -338,11 +346,13 @@ def _now() -> float:
     return time.monotonic()
 
 
-def _drain(inbox: Inbox) -> list[tuple[str | None, Any]]:
-    items = []
-    while not inbox.empty():
-        items.append(inbox.get_nowait())
-    return items
+def _take(inbox: Inbox, context_id: str) -> list[Any]:
+    """Take a context's queued items out of the inbox; the others stay, in order."""
+    items = [inbox.get_nowait() for _ in range(inbox.qsize())]
+    for item in items:
+        if item[0] != context_id:
+            inbox.put_nowait(item)
+    return [item for cid, item in items if cid == context_id]
 
 
 def _livekit_error(failure: ops.Failure) -> APIError:

@@ -45,6 +45,7 @@ from .models import (
     TTSVoiceSpeed,
 )
 from .options import TTSOptions
+from .pacing import PacingPolicy, pacing_policy
 from .pool import SocketPool
 from .stream import SynthesizeStream
 from .version import __version__
@@ -74,7 +75,7 @@ class TTS(tts.TTS):
         pronunciation_dict_id: str | None = None,
         http_session: aiohttp.ClientSession | None = None,
         tokenizer: NotGivenOr[tokenize.SentenceTokenizer] = NOT_GIVEN,
-        text_pacing: tts.SentenceStreamPacer | bool = False,
+        text_pacing: tts.SentenceStreamPacer | PacingPolicy | bool = True,
         base_url: str | None = None,
         api_version: str = DEFAULT_API_VERSION,
         chunking: ChunkingMode | ChunkingPolicy = "clause",
@@ -91,8 +92,12 @@ class TTS(tts.TTS):
         idle_refresh_s: reopen a socket idle this long before Cartesia's 5-minute close.
         reconnect_policy: backoff, jitter and the quick-failure breaker (pool.ReconnectPolicy).
         tokenizer: as in the official plugin, a SentenceTokenizer whose sentences are sent
-            (overrides chunking). ``text_pacing`` is accepted for compatibility and not
-            applied (logged once).
+            (overrides chunking).
+        text_pacing: on by default (``pacing.PacingPolicy()``): after the first chunk, text
+            leaves only while less than ``lead_s`` of speech is ahead of the listener, so a
+            barge-in pays for little unheard speech. False sends every chunk at once; a
+            ``tts.SentenceStreamPacer`` maps onto ours (min_remaining_audio -> lead_s,
+            max_text_length -> max_chars), as does a ``PacingPolicy``.
         """
         if encoding not in ENCODINGS:
             raise ValueError(f"encoding must be one of {ENCODINGS}, not {encoding!r}")
@@ -127,6 +132,7 @@ class TTS(tts.TTS):
             use_normalized_timestamps=use_normalized_timestamps,
             pronunciation_dict_id=pronunciation_dict_id,
             chunking=policy,
+            pacing=pacing_policy(text_pacing),
             api_key=key,
             base_url=base_url or os.environ.get("CARTESIA_BASE_URL") or DEFAULT_BASE_URL,
             api_version=api_version,
@@ -135,11 +141,6 @@ class TTS(tts.TTS):
         self._own_session: aiohttp.ClientSession | None = None
         self._job_session: aiohttp.ClientSession | None = None  # LiveKit's, for this job
         self._tokenizer = tokenizer  # given: it decides the sentences, as in the official plugin
-        if text_pacing:
-            logger.warning(
-                "text_pacing is not applied by plugin_cartesia_ws: the chunking policy decides "
-                "when text is sent (see docs/plugin.md, Chunking policies)"
-            )
         self._pool = SocketPool(
             self._connect,
             idle_refresh_s=idle_refresh_s,

@@ -30,6 +30,7 @@ from .alignment import HeardWords, TimedWord
 from .audio import PcmJoiner
 from .boundaries import is_speakable
 from .chunking import TextChunker, TokenizerChunker
+from .pacing import Pacer, PacingPolicy
 from .receipts import ReceiptLedger, Trust
 from .turn_outputs import Failure, Output
 
@@ -41,6 +42,7 @@ _EPS = 1e-3
 class State(Enum):
     OPENING = "opening"  # the current context has no text yet; input open
     STREAMING = "streaming"  # text sent on the context; input open
+    DRAINING = "draining"  # input ended; the pacer still holds text (then the end frame)
     ENDING = "ending"  # input ended, end frame sent: audio owed, completion not yet proven
     RESUMING = "resuming"  # waiting for a socket to go on in a new context
     DONE = "done"  # the listener's end: every sample arrived (done, or receipts in step)
@@ -67,6 +69,7 @@ class Event(Enum):
 
 
 OPENING, STREAMING, ENDING, RESUMING = State.OPENING, State.STREAMING, State.ENDING, State.RESUMING
+DRAINING = State.DRAINING
 DONE, FAILED, CANCELLED = State.DONE, State.FAILED, State.CANCELLED
 TERMINAL = frozenset({DONE, FAILED, CANCELLED})
 _SERVER_EVENTS = (Event.AUDIO, Event.WORDS, Event.PHONEMES, Event.RECEIPT)
@@ -75,21 +78,30 @@ _ROWS: tuple[tuple[tuple[State, ...], tuple[Event, ...], tuple[State, ...]], ...
     ((OPENING,), (Event.TEXT, Event.FLUSH), (OPENING, STREAMING, FAILED)),
     ((STREAMING,), (Event.TEXT, Event.FLUSH), (STREAMING, FAILED)),
     ((RESUMING,), (Event.TEXT, Event.FLUSH, Event.END_INPUT), (RESUMING, FAILED)),
-    ((OPENING, STREAMING), (Event.END_INPUT,), (ENDING, DONE, FAILED)),
-    ((STREAMING,), _SERVER_EVENTS, (STREAMING,)),
+    ((OPENING, STREAMING), (Event.END_INPUT,), (DRAINING, ENDING, DONE, FAILED)),
+    ((STREAMING,), (Event.WORDS, Event.PHONEMES, Event.RECEIPT), (STREAMING,)),
+    ((DRAINING,), (Event.WORDS, Event.PHONEMES, Event.RECEIPT), (DRAINING,)),
     ((ENDING,), _SERVER_EVENTS, (ENDING, DONE)),  # a receipt may prove the end
+    # paced: the first audio starts the listener's clock, and held text may leave
+    ((STREAMING, DRAINING), (Event.AUDIO,), (STREAMING, DRAINING, ENDING, DONE)),
     ((STREAMING,), (Event.DONE,), (OPENING,)),  # the server closed it: next text, new context
+    ((DRAINING,), (Event.DONE,), (DRAINING,)),  # ... the held text goes in a new context
     ((ENDING,), (Event.DONE,), (DONE,)),
-    ((OPENING, STREAMING, ENDING), (Event.ERROR,), (FAILED,)),
-    ((OPENING, STREAMING, ENDING), (Event.LOST, Event.SEND_FAILED), (RESUMING, DONE, FAILED)),
-    ((RESUMING,), (Event.CONNECTED,), (OPENING, STREAMING, ENDING, DONE, FAILED)),
+    ((OPENING, STREAMING, DRAINING, ENDING), (Event.ERROR,), (FAILED,)),
+    (
+        (OPENING, STREAMING, DRAINING, ENDING),
+        (Event.LOST, Event.SEND_FAILED),
+        (RESUMING, DONE, FAILED),
+    ),
+    ((RESUMING,), (Event.CONNECTED,), (OPENING, STREAMING, DRAINING, ENDING, DONE, FAILED)),
     ((OPENING,), (Event.TICK,), (OPENING, STREAMING, FAILED)),  # the chunker's deadline
-    ((STREAMING,), (Event.TICK,), (STREAMING, RESUMING, FAILED)),  # ... or a stall
+    ((STREAMING,), (Event.TICK,), (STREAMING, RESUMING, FAILED)),  # ... a stall
+    ((DRAINING,), (Event.TICK,), (DRAINING, ENDING, DONE, RESUMING)),  # held text leaves
     ((ENDING,), (Event.TICK,), (ENDING, RESUMING, DONE, FAILED)),
-    ((RESUMING, *TERMINAL), (Event.TICK,), ()),  # nothing is timed here: unchanged
-    ((OPENING, STREAMING, ENDING, RESUMING), (Event.CANCEL,), (CANCELLED,)),
-    ((OPENING, STREAMING, ENDING, RESUMING), (Event.ABORT,), (FAILED,)),
-    (tuple(TERMINAL), (Event.CANCEL, Event.ABORT), ()),  # the turn is over: unchanged
+    ((RESUMING, DONE, FAILED, CANCELLED), (Event.TICK,), ()),  # nothing is timed here: unchanged
+    ((OPENING, STREAMING, DRAINING, ENDING, RESUMING), (Event.CANCEL,), (CANCELLED,)),
+    ((OPENING, STREAMING, DRAINING, ENDING, RESUMING), (Event.ABORT,), (FAILED,)),
+    ((DONE, FAILED, CANCELLED), (Event.CANCEL, Event.ABORT), ()),  # the turn is over: unchanged
 )
 TRANSITIONS: dict[tuple[State, Event], frozenset[State]] = {
     (state, event): frozenset(to) for src, events, to in _ROWS for state in src for event in events
@@ -130,6 +142,7 @@ class TurnConfig:
     timeout: float  # conn_options.timeout: silence while audio is owed before a stall
     receipts: bool = True  # flush after each chunk: flush_done becomes a per-chunk receipt
     max_resumes: int = MAX_RESUMES
+    pacing: PacingPolicy | None = None  # None: every chunk leaves as soon as it is made
 
     @property
     def stall_after(self) -> float:
@@ -188,6 +201,7 @@ class TurnMachine:
         self._input_ended = False
         self._sent_any = False  # in the whole turn
         self._backlog = ""  # while RESUMING: the reply from the last heard point, unsent
+        self._pacer = Pacer(config.pacing) if config.pacing is not None else None
 
     @property
     def context_id(self) -> str:
@@ -223,6 +237,9 @@ class TurnMachine:
         self._input_ended = True
         if self.state is RESUMING:
             return outputs  # connected() ends the new context
+        if self._pacer is not None and self._pacer.held:
+            self.state = DRAINING
+            return outputs  # the last release sends the end frames
         if not self._ctx.opened:  # nothing said at all, or nothing since a resume
             return outputs + [ops.Release(self._ctx.id), *self._finish(not self._sent_any)]
         return outputs + self._end_frames(now) + self._settle()
@@ -247,6 +264,8 @@ class TurnMachine:
         backlog, self._backlog = self._backlog.lstrip(), ""
         self.state = OPENING
         outputs = self._send_chunks([backlog] if is_speakable(backlog) else [], now)
+        if self._pacer is not None and self._pacer.held:
+            return outputs + self._release(now)
         if self._input_ended:
             if not self._ctx.opened:
                 return outputs + [ops.Release(self._ctx.id), *self._finish()]
@@ -267,7 +286,7 @@ class TurnMachine:
         if type(event) is protocol.Chunk and self.state in AUDIO_STATES:
             if event.context_id == ctx.id:  # the hot path, once per audio chunk
                 ctx.last_event_at = now
-                return self._audio(event)
+                return self._audio(event, now)
         if getattr(event, "context_id", None) not in (ctx.id, None):
             return []
         handler = _SERVER_HANDLERS.get(type(event))
@@ -278,7 +297,7 @@ class TurnMachine:
 
     @_transition(Event.AUDIO)
     def _on_audio(self, event: protocol.Chunk, now: float) -> list[Output]:
-        return self._audio(event)
+        return self._audio(event, now)
 
     @_transition(Event.WORDS)
     def _on_words(self, event: protocol.Timestamps, now: float) -> list[Output]:
@@ -307,9 +326,9 @@ class TurnMachine:
         outputs = [*self._release_words(None), ops.Release(ctx.id, completed=True)]
         if self.state is ENDING:
             return outputs + self._finish()
-        # the server ended the context while our input is open: go on in a new one
+        # the server ended the context while we have more to say: go on in a new one
         self._ctx = self._new_context(ctx.time_offset + ctx.pushed_s, now)
-        self.state = OPENING
+        self.state = DRAINING if self.state is DRAINING else OPENING
         return outputs
 
     @_transition(Event.ERROR)
@@ -327,6 +346,8 @@ class TurnMachine:
         if self._owed():
             ctx = self._ctx
             deadlines.append(max(ctx.last_send_at, ctx.last_event_at) + self.config.stall_after)
+        if self._pacer is not None:
+            deadlines.append(self._pacer.release_at())
         return min((d for d in deadlines if d is not None), default=None)
 
     @_transition(Event.TICK)
@@ -336,6 +357,8 @@ class TurnMachine:
         outputs: list[Output] = []
         if not self._input_ended:
             outputs += self._chunked(lambda: self._chunker.poll(now), now)
+        if self._pacer is not None and self._pacer.held and not self.finished:
+            outputs += self._release(now)
         ctx = self._ctx
         since = max(ctx.last_send_at, ctx.last_event_at)
         if self.finished or not self._owed() or now < since + self.config.stall_after:
@@ -360,7 +383,7 @@ class TurnMachine:
 
     def _owed(self) -> bool:
         ctx = self._ctx
-        if not ctx.opened or self.state not in (STREAMING, ENDING):
+        if not ctx.opened or self.state not in (STREAMING, DRAINING, ENDING):
             return False
         if self.state is ENDING or ctx.last_send_at > ctx.last_event_at:
             return True
@@ -375,10 +398,46 @@ class TurnMachine:
             return self._fail(
                 Failure("input", f"preparing the text failed: {type(exc).__name__}: {exc}")
             )
+        if self._pacer is not None:
+            self._pacer.held += chunks
+            return [] if self.state is RESUMING else self._release(now)
         if self.state is RESUMING:
             self._backlog += "".join(chunks)
             return []
         return self._send_chunks(chunks, now)
+
+    def _holding(self) -> bool:
+        return self._pacer is not None and bool(self._pacer.held)
+
+    def _release(self, now: float) -> list[Output]:
+        """Paced: send what the pacer lets go now (in a new context if this one has gone
+        quiet long enough to have expired), and end the context after the last of it."""
+        assert self._pacer is not None
+        outputs: list[Output] = []
+        while (batch := self._pacer.take(now, first=not self._sent_any)) is not None:
+            ctx = self._ctx
+            quiet = now - max(ctx.last_event_at, ctx.last_send_at) >= self._pacer.policy.quiet_s
+            if ctx.opened and quiet and ctx.last_send_at <= ctx.last_event_at:
+                outputs += self._next_context(now)
+                batch = batch.lstrip()
+            outputs += self._send_chunks([batch], now)
+        if self._input_ended and self.state in (OPENING, STREAMING, DRAINING):
+            if self._pacer.held:
+                self.state = DRAINING
+            elif self._ctx.opened:
+                outputs += self._end_frames(now) + self._settle()
+            else:
+                outputs += [ops.Release(self._ctx.id), *self._finish()]
+        return outputs
+
+    def _next_context(self, now: float) -> list[Output]:
+        """Close a context the server may have let expire (it waits for its done in the
+        background) and go on in a new one, on the turn's timeline."""
+        ctx = self._ctx
+        outputs = [*self._release_words(None), *self._end_frames(now), ops.Linger(ctx.id)]
+        self._ctx = self._new_context(ctx.time_offset + ctx.pushed_s, now)
+        self.state = OPENING
+        return outputs
 
     def _send_chunks(self, chunks: list[str], now: float) -> list[Output]:
         ctx, outputs = self._ctx, list[Output]()
@@ -419,7 +478,7 @@ class TurnMachine:
             return []
         return [*self._release_words(None), ops.Linger(ctx.id), *self._finish()]
 
-    def _audio(self, chunk: protocol.Chunk) -> list[Output]:
+    def _audio(self, chunk: protocol.Chunk, now: float) -> list[Output]:
         ctx = self._ctx
         ctx.ledger.audio(chunk.flush_id)
         if not chunk.data:
@@ -431,13 +490,19 @@ class TurnMachine:
         pcm = ctx.pcm.join(raw)
         if not pcm:
             return []
-        ctx.pushed_s += len(pcm) / self._bytes_per_s
+        seconds = len(pcm) / self._bytes_per_s
+        ctx.pushed_s += seconds
         first = not self.audio_started
         self.audio_started = True
         audio = ops.Audio(pcm, step_time=chunk.step_time if first else None)
-        if not ctx.words.waiting:
-            return [audio]  # no word timing waits for this audio
-        return [audio, *self._release_words(ctx.pushed_s + _EPS)]
+        outputs: list[Output] = [audio]
+        if ctx.words.waiting:
+            outputs += self._release_words(ctx.pushed_s + _EPS)
+        if self._pacer is not None:
+            self._pacer.audio(seconds, now)
+            if first and self._pacer.held:  # the listener's clock starts: text may leave
+                outputs += self._release(now)
+        return outputs
 
     def _release_words(self, until: float | None) -> list[Output]:
         """Words whose audio has been pushed (all of them when ``until`` is None)."""
@@ -474,7 +539,7 @@ class TurnMachine:
         if covered is not None:
             outputs += self._release_words(covered)
         unheard = ctx.sent[ctx.heard() :]
-        if self._input_ended and not is_speakable(unheard):
+        if self._input_ended and not is_speakable(unheard) and not self._holding():
             return outputs + [*self._release_words(None), self._close(), *self._finish()]
         outputs.append(self._close())
         locatable = ctx.words.heard > 0 or ctx.ledger.trust in (Trust.UNPROVEN, Trust.TRUSTED)

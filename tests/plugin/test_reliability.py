@@ -135,11 +135,12 @@ BAD_INPUTS = [
 
 @pytest.mark.parametrize("tokens", BAD_INPUTS, ids=[f"input{i}" for i in range(len(BAD_INPUTS))])
 async def test_bad_input_never_crashes_a_turn(tokens: list[str]) -> None:
-    # A fast server: the long reply is ~5 minutes of audio.
+    # A fast server: the long reply is ~5 minutes of audio (unpaced: paced, it would take
+    # as long as a listener takes to hear it).
     async with CartesiaEmulator(
         voice="tone", latency=LatencyModel(ttfa_ms=5, realtime_factor=500, chunk_ms=500)
     ) as emu:
-        tts = plugin_cartesia_ws.TTS(api_key=emu.api_key, base_url=emu.url)
+        tts = plugin_cartesia_ws.TTS(api_key=emu.api_key, base_url=emu.url, text_pacing=False)
         try:
             result = await run_turn(tts, tokens)
         finally:

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from plugin_cartesia_ws import protocol
 from plugin_cartesia_ws.turn import State, TurnStateError
 
-from .turn_fakes import FakeServer, Harness, chunk, machine
+from .turn_fakes import PACED, FakeServer, Harness, chunk, machine
 
 DROP = "dropped"
 OPS = st.lists(
@@ -44,7 +44,13 @@ def _indices(text: str) -> list[int]:
     return [int(n) for n in re.findall(r"w(\d+)", text)]
 
 
-_REAL = {"cancel_at": None, "timings": "with_audio", "send_done": True, "receipts": True}
+_REAL = {
+    "cancel_at": None,
+    "timings": "with_audio",
+    "send_done": True,
+    "receipts": True,
+    "paced": False,
+}
 
 
 @settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -55,6 +61,9 @@ _REAL = {"cancel_at": None, "timings": "with_audio", "send_done": True, "receipt
     ops=[("text", 12), ("step", 8), ("pause", 5), ("end", 0)], server_receipts="never", **_REAL
 )
 @example(ops=[("text", 12), ("end", 0)], server_receipts="ours", **{**_REAL, "send_done": False})
+@example(
+    ops=[("text", 12), ("step", 3), ("end", 0)], server_receipts="auto", **{**_REAL, "paced": True}
+)
 @given(
     ops=OPS,
     cancel_at=CANCEL_AT,
@@ -62,6 +71,7 @@ _REAL = {"cancel_at": None, "timings": "with_audio", "send_done": True, "receipt
     send_done=st.booleans(),
     receipts=st.booleans(),
     server_receipts=st.sampled_from(["ours", "auto", "never"]),
+    paced=st.booleans(),
 )
 def test_every_interleaving_ends_the_turn_with_no_word_lost(
     ops: list[tuple[str, int]],
@@ -70,8 +80,9 @@ def test_every_interleaving_ends_the_turn_with_no_word_lost(
     send_done: bool,
     receipts: bool,
     server_receipts: str,
+    paced: bool,
 ) -> None:
-    turn = machine(receipts=receipts, timeout=1.0)
+    turn = machine(receipts=receipts, timeout=1.0, pacing=PACED if paced else None)
     h = Harness(turn, FakeServer(timings, send_done, server_receipts))  # type: ignore[arg-type]
     now, words, ended, cancelled = 0.0, 0, False, False
     if cancel_at is not None:

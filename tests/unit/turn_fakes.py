@@ -12,6 +12,7 @@ from typing import Literal
 
 from plugin_cartesia_ws import protocol
 from plugin_cartesia_ws.chunking import TextChunker
+from plugin_cartesia_ws.pacing import PacingPolicy
 from plugin_cartesia_ws.turn import TurnConfig, TurnMachine
 from plugin_cartesia_ws.turn_outputs import (
     Audio,
@@ -39,9 +40,14 @@ TimingOrder = Literal["with_audio", "before_audio", "per_generation", "none"]
 Receipts = Literal["ours", "auto", "never"]
 
 
-def machine(*, receipts: bool = True, timeout: float = 1.0, chunker=None) -> TurnMachine:  # type: ignore[no-untyped-def]
+PACED = PacingPolicy(lead_s=0.1, max_chars=40, quiet_s=0.05, chars_per_s=SAMPLE_RATE)
+
+
+def machine(
+    *, receipts: bool = True, timeout: float = 1.0, chunker=None, pacing=None
+) -> TurnMachine:  # type: ignore[no-untyped-def]
     return TurnMachine(
-        TurnConfig(OPTIONS, timeout=timeout, receipts=receipts),
+        TurnConfig(OPTIONS, timeout=timeout, receipts=receipts, pacing=pacing),
         chunker or TextChunker("sentence"),
         "ctx",
         now=0.0,
