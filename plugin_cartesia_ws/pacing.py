@@ -8,9 +8,9 @@ is the larger of the audio already pushed and the audio the text sent so far wil
 (at ``chars_per_s``), minus that elapsed time, so text sent but not yet synthesized counts too.
 
 A released batch joins held chunks up to ``max_chars`` (LiveKit's ``max_text_length``), as
-one contiguous slice of the reply. A context quiet for ``quiet_s`` may have expired at the
-server (Cartesia: 1 s after its last audio); the turn then goes on in a new one
-(``turn.TurnMachine``).
+one contiguous slice of the reply. Held text often outlives its context at the server
+(Cartesia expires one 1 s after its last audio): ``turn.TurnMachine`` then goes on in a new
+context.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ DEFAULT_LEAD_S = 3.0  # chosen in benchmarks/README.md (pacing): no underrun at 
 class PacingPolicy:
     lead_s: float = DEFAULT_LEAD_S
     max_chars: int = 300
-    quiet_s: float = 0.5  # under Cartesia's 1 s context expiry
     chars_per_s: float = 20.0  # text not yet synthesized counts as this fast (an upper
     # bound of speech at normal speed: the estimate errs towards releasing early, not late)
 
@@ -75,8 +74,8 @@ class Pacer:
 
     def take(self, now: float, *, first: bool) -> str | None:
         """The batch to send now, if any (``first``: nothing of the turn was sent yet)."""
-        if not self.held or (not first and self.ahead(now) >= self.policy.lead_s):
-            return None
+        if not self.held or (not first and self.ahead(now) > self.policy.lead_s + 1e-9):
+            return None  # (at release_at() itself it leaves: a tick then always makes way)
         batch = self.held.pop(0)
         while self.held and len(batch) + len(self.held[0]) <= self.policy.max_chars:
             if first:

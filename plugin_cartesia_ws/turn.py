@@ -36,6 +36,7 @@ from .turn_outputs import Failure, Output
 
 MAX_RESUMES = 2  # per turn; then the turn fails with a clear, retryable error
 FIRST_WORD_MAX_S = 1.5  # audio after which a context without timings or receipts is lost
+EXPIRY_GUARD_S = 0.5  # a context quiet this long may have expired (Cartesia: 1 s): a new one
 _EPS = 1e-3
 
 
@@ -143,6 +144,7 @@ class TurnConfig:
     receipts: bool = True  # flush after each chunk: flush_done becomes a per-chunk receipt
     max_resumes: int = MAX_RESUMES
     pacing: PacingPolicy | None = None  # None: every chunk leaves as soon as it is made
+    expiry_guard_s: float = EXPIRY_GUARD_S
 
     @property
     def stall_after(self) -> float:
@@ -415,11 +417,6 @@ class TurnMachine:
         assert self._pacer is not None
         outputs: list[Output] = []
         while (batch := self._pacer.take(now, first=not self._sent_any)) is not None:
-            ctx = self._ctx
-            quiet = now - max(ctx.last_event_at, ctx.last_send_at) >= self._pacer.policy.quiet_s
-            if ctx.opened and quiet and ctx.last_send_at <= ctx.last_event_at:
-                outputs += self._next_context(now)
-                batch = batch.lstrip()
             outputs += self._send_chunks([batch], now)
         if self._input_ended and self.state in (OPENING, STREAMING, DRAINING):
             if self._pacer.held:
@@ -440,7 +437,14 @@ class TurnMachine:
         return outputs
 
     def _send_chunks(self, chunks: list[str], now: float) -> list[Output]:
+        """Send on the current context, or on a new one if it has been quiet long enough
+        that the server may have let it expire (Cartesia: 1 s after its last audio)."""
         ctx, outputs = self._ctx, list[Output]()
+        quiet_since = max(ctx.last_event_at, ctx.last_send_at)
+        if chunks and ctx.opened and now - quiet_since >= self.config.expiry_guard_s:
+            if ctx.last_send_at <= ctx.last_event_at:  # nothing it still owes us
+                outputs += self._next_context(now)
+                ctx, chunks = self._ctx, [chunks[0].lstrip(), *chunks[1:]]
         for chunk in chunks:
             if not self._sent_any:
                 outputs.append(ops.TextStarted())

@@ -40,7 +40,7 @@ TimingOrder = Literal["with_audio", "before_audio", "per_generation", "none"]
 Receipts = Literal["ours", "auto", "never"]
 
 
-PACED = PacingPolicy(lead_s=0.1, max_chars=40, quiet_s=0.05, chars_per_s=SAMPLE_RATE)
+PACED = PacingPolicy(lead_s=0.1, max_chars=40, chars_per_s=SAMPLE_RATE)
 
 
 def machine(
