@@ -376,6 +376,11 @@ class ContextTable:
         """A server-side failure of one context (fault injection): error event, context gone."""
         return self._refuse(err)
 
+    @property
+    def busy(self) -> bool:
+        """Some context has work queued or in flight."""
+        return any(ctx.queue or ctx.inflight is not None for ctx in self.contexts.values())
+
     def has_pending_work(self, context_id: str) -> bool:
         ctx = self.contexts.get(context_id)
         return ctx is not None and bool(ctx.queue)

@@ -105,8 +105,11 @@ class SocketSession(FaultActions):
                 try:
                     msg = await self.ws.receive(timeout=self.idle_timeout_s)
                 except TimeoutError:
+                    if self.table.busy:
+                        continue  # a socket streaming audio (or holding a done) is not idle
                     log.info("closing idle socket after %.1fs", self.idle_timeout_s)
                     self.state.stats["idle_closes"] += 1
+                    self.state.changed()
                     await self.ws.close(code=1000, message=b"idle timeout")
                     break
                 if msg.type == WSMsgType.TEXT:

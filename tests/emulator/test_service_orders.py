@@ -207,3 +207,19 @@ async def test_spend_counts_characters_per_context_per_socket_and_in_total(
         async with http.post(emu.url + "/_emulator/reset") as resp:
             assert resp.status == 200
         assert emu.spend().total == 0 and emu.spend().by_socket == {}
+
+
+async def test_a_socket_streaming_audio_is_not_closed_as_idle() -> None:
+    slow = LatencyModel(ttfa_ms=1, realtime_factor=2.0, chunk_ms=100)
+    async with (
+        CartesiaEmulator(voice="tone", latency=slow, idle_timeout_s=0.2) as emu,
+        aiohttp.ClientSession() as http,
+        await connect(http, emu) as ws,
+    ):
+        await ws.send_json(
+            gen("c", "A reply whose audio takes longer than the idle timeout.", more=False)
+        )
+        events = await until_done(ws)  # about 1.5 s of audio made at 2x: well past 0.2 s
+        assert events[-1]["type"] == "done" and emu.stats["idle_closes"] == 0
+        assert [msg async for msg in ws] == []  # idle now: the server closes it
+        assert ws.close_code == 1000 and emu.stats["idle_closes"] == 1

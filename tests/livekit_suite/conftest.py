@@ -20,6 +20,7 @@ from livekit.agents import utils
 import plugin_cartesia_ws
 from plugin_cartesia_ws.emulator import CartesiaEmulator, LatencyModel
 
+from ..emulator_profiles import deselect_on_cartesia, mark_known_failures, profile_fixture
 from . import toxiproxy
 from .judge import WhisperJudge
 
@@ -32,6 +33,41 @@ SUITE_LATENCY = LatencyModel(ttfa_ms=90, realtime_factor=10.0, chunk_ms=80)
 
 _names = itertools.count()
 _RESULTS: list[tuple[str, str, str, dict[str, Any]]] = []  # scenario, provider, outcome, data
+
+
+# The suite runs on both emulator profiles (tests/emulator_profiles.py), on the cartesia
+# profile for our plugin only and without the two timeout scenarios (a server that never
+# answers behaves the same on every profile): CI time. SUITE_LATENCY stays: an explicit
+# latency wins over the profile's, the profile's orders (receipts, late done, expiry) apply.
+emulator_profile = profile_fixture()
+CARTESIA_SKIPPED_SCENARIOS = ("synthesize_timeout", "stream_timeout")
+
+# Scenarios today's turn engine fails on the cartesia profile, and why (issue 19).
+_RECEIPTS = (
+    "issue 19 (1): the server's unsolicited flush_done ids are taken as receipts for the "
+    "client's own flushes, so the request believes all audio arrived and ends early"
+)
+CARTESIA_PROFILE_FAILURES: dict[str, str] = {
+    "test_tts_suite.py::test_synthesize[ours]": f"{_RECEIPTS}: 11.2 s of 13.9 s, WER 0.28",
+    "test_tts_suite.py::test_slow_link[ours-synthesize]": f"{_RECEIPTS}: 11 s of 13.9 s",
+    "test_tts_suite.py::test_thin_link[ours-stream]": f"{_RECEIPTS}: 1.6 s of 3.3 s",
+    # passes in most runs: the cut depends on when the unsolicited receipts arrive
+    "test_tts_suite.py::test_slow_link[ours-stream]": f"{_RECEIPTS} (in some runs)",
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    suite = [i for i in items if "tests/livekit_suite/" in i.nodeid]
+
+    def keep(item: pytest.Item) -> bool:
+        params = item.callspec.params  # type: ignore[attr-defined]
+        scenario = item.name.split("[")[0].removeprefix("test_")
+        return params.get("provider") == "ours" and scenario not in CARTESIA_SKIPPED_SCENARIOS
+
+    deselect_on_cartesia(config, suite, keep)
+    kept = {id(i) for i in suite}
+    items[:] = [i for i in items if "tests/livekit_suite/" not in i.nodeid or id(i) in kept]
+    mark_known_failures([i for i in items if id(i) in kept], CARTESIA_PROFILE_FAILURES)
 
 
 def _missing(what: str) -> None:
@@ -120,6 +156,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if call.when == "call" and "test_tts_suite" in item.nodeid:
         callspec = getattr(item, "callspec", None)
         provider = callspec.params.get("provider", "?") if callspec else "?"
+        if callspec and callspec.params.get("emulator_profile") == "cartesia":
+            provider += " (cartesia profile)"
         scenario = item.name.split("[")[0].removeprefix("test_")
         if callspec and "how" in callspec.params:
             scenario += f" ({callspec.params['how']})"
