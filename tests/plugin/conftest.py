@@ -22,7 +22,8 @@ FAST = APIConnectOptions(max_retry=0, timeout=2.0)
 emulator_profile = profile_fixture()
 
 # Tests today's turn engine fails on the cartesia profile, and why (issue 19).
-# Two mechanisms fail them (run with EMULATOR_PROFILES=cartesia to see them fail):
+# Two mechanisms fail them (run with EMULATOR_PROFILES=cartesia to see them fail); which
+# one was found by running each with only that rule of the profile (and its latency):
 _RECEIPTS = (
     "issue 19 (1): the server's unsolicited flush_done ids are taken as receipts for the "
     "client's own flushes, so the turn believes all audio arrived, ends and cancels its "
@@ -33,30 +34,31 @@ _LATE_DONE = (
     "after 0.25 s, cancels the context (WARNING) and ends on its missing-done path"
 )
 _HEALTH = (
-    "issue 19 (2): no turn on the socket ends with a done (the turn cancels its context "
-    "first), so the pool never marks the socket healthy: no idle refresh is scheduled, and "
-    "the server's idle close counts as 'closed right after it opened' (back-off, no "
-    "background reconnect)"
+    "issue 19 (2) after (9): no turn on the socket ends with a done (the turn cancels its "
+    "context before the late done), so the pool never marks the socket healthy: no idle "
+    "refresh is scheduled, and the server's idle close counts as 'closed right after it "
+    "opened' (back-off, no background reconnect)"
 )
 CARTESIA_PROFILE_FAILURES: dict[str, str] = {
     "test_agent_session.py::test_a_voice_turn_with_our_tts": (
         f"{_RECEIPTS}: the listener hears about 4 s of the reply"
     ),
     "test_tts_streaming.py::test_multi_sentence_turn_token_by_token": (
-        f"{_LATE_DONE}: the server never sends its done (the context was cancelled)"
+        f"{_RECEIPTS}; {_LATE_DONE} (each alone fails it): the server never sends its done "
+        "(the context was cancelled)"
     ),
     "test_tts_streaming.py::test_every_encoding_and_rate_reaches_livekit_as_16_bit": (
         f"{_LATE_DONE}, which hands LiveKit one 10 ms frame more than the server sent "
         "(needs the late done and the real service's speed together)"
     ),
     "test_reliability.py::test_bad_input_never_crashes_a_turn[input7]": (
-        f"{_RECEIPTS}; {_LATE_DONE}: the audio heard is not the audio sent"
+        f"{_RECEIPTS}: the 5-minute reply is cut, the audio heard is not the audio sent"
     ),
     "test_reliability.py::test_malformed_server_frames_are_logged_once_and_skipped": (
-        f"{_RECEIPTS}; {_LATE_DONE}: the audio heard is not the audio sent"
+        f"{_LATE_DONE}: the audio handed to LiveKit is not the audio sent"
     ),
     "test_startup_errors.py::test_prewarm_reports_a_429_as_a_warning_and_it_retries": (
-        f"{_RECEIPTS}; {_LATE_DONE}: the audio heard is not the audio sent"
+        f"{_LATE_DONE}: the audio handed to LiveKit is not the audio sent"
     ),
     "test_reliability.py::test_idle_socket_is_refreshed_before_the_server_closes_it": _HEALTH,
     "test_tts_streaming.py::test_idle_close_is_replaced_before_the_next_turn": _HEALTH,
