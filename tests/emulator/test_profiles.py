@@ -6,6 +6,7 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
+from benchmarks.emulator import Emulator
 from plugin_cartesia_ws.emulator import (
     CARTESIA_LATENCY,
     CARTESIA_RULES,
@@ -87,3 +88,17 @@ async def test_a_turn_on_the_cartesia_profile() -> None:
         await ws.send_json(gen("e", "Five.", more=False))
         await emu.wait_for(lambda: emu.record("e").done_sent, timeout=10)
         assert not emu.record("d").done_sent and emu.spend().by_context["d"] == len("Three. ")
+
+
+async def test_the_cartesia_profile_in_another_process_and_its_spend() -> None:
+    async with Emulator("--profile", "cartesia") as emu, aiohttp.ClientSession() as http:
+        headers = {"X-API-Key": "any", "Cartesia-Version": "2026-03-01"}
+        async with http.ws_connect(
+            emu.url.replace("http", "ws") + "/tts/websocket", headers=headers
+        ) as ws:
+            await ws.send_json(gen("c", "One. "))
+            await ws.send_json(gen("c", "Two.", more=False))
+            events = await until_done(ws)
+        assert flush_ids(events) == [1, 2]  # unsolicited: the profile's rules
+        spend = await emu.spend()
+        assert spend["total"] == len("One. Two.") and spend["by_context"] == {"c": 9}
