@@ -168,3 +168,15 @@ def test_every_agent_command_named_exists() -> None:
     choices = re.search(r"\{([a-z,]+)\}", run.stdout)
     assert choices, run.stdout
     assert sorted(named - set(choices.group(1).split(","))) == []
+
+
+def test_the_architecture_page_shows_the_turn_machines_table() -> None:
+    from plugin_cartesia_ws import turn
+
+    page = (ROOT / "docs" / "architecture.md").read_text()
+    for src, events, to in turn._ROWS:
+        row = (
+            f"| {', '.join(s.name for s in src)} | {', '.join(e.name for e in events)} "
+            f"| {', '.join(s.name for s in to) or '(unchanged)'} |"
+        )
+        assert row in page, f"docs/architecture.md lacks the transition row {row}"
