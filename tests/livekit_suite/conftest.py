@@ -42,18 +42,10 @@ _RESULTS: list[tuple[str, str, str, dict[str, Any]]] = []  # scenario, provider,
 emulator_profile = profile_fixture()
 CARTESIA_SKIPPED_SCENARIOS = ("synthesize_timeout", "stream_timeout")
 
-# Scenarios today's turn engine fails on the cartesia profile, and why (issue 19).
-_RECEIPTS = (
-    "issue 19 (1): the server's unsolicited flush_done ids are taken as receipts for the "
-    "client's own flushes, so the request believes all audio arrived and ends early"
-)
-CARTESIA_PROFILE_FAILURES: dict[str, str] = {
-    "test_tts_suite.py::test_synthesize[ours]": f"{_RECEIPTS}: 11.2 s of 13.9 s, WER 0.28",
-    "test_tts_suite.py::test_slow_link[ours-synthesize]": f"{_RECEIPTS}: 11 s of 13.9 s",
-    "test_tts_suite.py::test_thin_link[ours-stream]": f"{_RECEIPTS}: 1.6 s of 3.3 s",
-    # passes in most runs: the cut depends on when the unsolicited receipts arrive
-    "test_tts_suite.py::test_slow_link[ours-stream]": f"{_RECEIPTS} (in some runs)",
-}
+# Scenarios the turn engine fails on the cartesia profile, and why (key: file::test[params]).
+# None with main's engine (issue 19): synthesize, slow_link (synthesize) and thin_link
+# (stream) were cut short by unsolicited flush_done receipts before it.
+CARTESIA_PROFILE_FAILURES: dict[str, str] = {}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

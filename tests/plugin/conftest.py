@@ -21,47 +21,37 @@ FAST = APIConnectOptions(max_retry=0, timeout=2.0)
 # Every test here runs on both emulator profiles (tests/emulator_profiles.py).
 emulator_profile = profile_fixture()
 
-# Tests today's turn engine fails on the cartesia profile, and why (issue 19).
-# Two mechanisms fail them (run with EMULATOR_PROFILES=cartesia to see them fail); which
-# one was found by running each with only that rule of the profile (and its latency):
-_RECEIPTS = (
-    "issue 19 (1): the server's unsolicited flush_done ids are taken as receipts for the "
-    "client's own flushes, so the turn believes all audio arrived, ends and cancels its "
-    "context early"
+# Tests the turn engine (main's, issue 19) fails on the cartesia profile, and why. Which rule
+# of the profile fails each was found by running it with only that rule (and the profile's
+# latency); run with EMULATOR_PROFILES=cartesia to see them fail.
+_RECEIPTS_NO_DONE = (
+    "issue 19 (1)+(5): the server's unsolicited flush_done ids put the client's receipts out "
+    "of step, so they are distrusted; with no done at all (the no_done fault) the listener's "
+    "end then waits for the stall timeout instead of coming with the last receipt"
 )
 _LATE_DONE = (
-    "issue 19 (9): the done comes up to 1 s after the last audio; the turn gives up on it "
-    "after 0.25 s, cancels the context (WARNING) and ends on its missing-done path"
-)
-_HEALTH = (
-    "issue 19 (2) after (9): no turn on the socket ends with a done (the turn cancels its "
-    "context before the late done), so the pool never marks the socket healthy: no idle "
-    "refresh is scheduled, and the server's idle close counts as 'closed right after it "
-    "opened' (back-off, no background reconnect)"
+    "issue 19 (9): with a done up to 1 s after the last audio (and the service's speed), the "
+    "audio handed to LiveKit is not byte for byte the audio the server sent (SHA-256 differs)"
 )
 CARTESIA_PROFILE_FAILURES: dict[str, str] = {
-    "test_agent_session.py::test_a_voice_turn_with_our_tts": (
-        f"{_RECEIPTS}: the listener hears about 4 s of the reply"
+    "test_cartesia_orders.py::test_order5_end_of_input_after_the_last_receipt_ends_the_stream": (
+        f"{_RECEIPTS_NO_DONE} (60 s here: the 10 s hang guard fires)"
     ),
-    "test_tts_streaming.py::test_multi_sentence_turn_token_by_token": (
-        f"{_RECEIPTS}; {_LATE_DONE} (each alone fails it): the server never sends its done "
-        "(the context was cancelled)"
+    "test_turn_failures.py::test_a_missing_done_ends_the_turn_once_every_receipt_is_in": (
+        f"{_RECEIPTS_NO_DONE} (60 s here: the 10 s hang guard fires)"
     ),
-    "test_tts_streaming.py::test_every_encoding_and_rate_reaches_livekit_as_16_bit": (
-        f"{_LATE_DONE}, which hands LiveKit one 10 ms frame more than the server sent "
-        "(needs the late done and the real service's speed together)"
+    "test_reliability.py::test_missing_done_ends_the_turn_when_all_audio_arrived": (
+        f"{_RECEIPTS_NO_DONE}: the turn ends on the stall path, without the 'no done' log line"
     ),
-    "test_reliability.py::test_bad_input_never_crashes_a_turn[input7]": (
-        f"{_RECEIPTS}: the 5-minute reply is cut, the audio heard is not the audio sent"
+    "test_reliability.py::test_malformed_server_frames_are_logged_once_and_skipped": _LATE_DONE,
+    "test_tts_streaming.py::test_dropped_socket_without_word_timestamps_fails_clearly": (
+        f"{_LATE_DONE} (the turn after the failed one)"
     ),
-    "test_reliability.py::test_malformed_server_frames_are_logged_once_and_skipped": (
-        f"{_LATE_DONE}: the audio handed to LiveKit is not the audio sent"
+    "test_turn_failures.py::test_a_context_without_done_does_not_take_the_shared_socket_down": (
+        "issue 20, context expiry (ignored input): turn B's context sits idle over 1 s after "
+        "its audio while A runs out its stall timeout; the server ignores B's next text, and "
+        "B resumes on a new context after a stall (resumes == 1, not 0)"
     ),
-    "test_startup_errors.py::test_prewarm_reports_a_429_as_a_warning_and_it_retries": (
-        f"{_LATE_DONE}: the audio handed to LiveKit is not the audio sent"
-    ),
-    "test_reliability.py::test_idle_socket_is_refreshed_before_the_server_closes_it": _HEALTH,
-    "test_tts_streaming.py::test_idle_close_is_replaced_before_the_next_turn": _HEALTH,
 }
 
 
