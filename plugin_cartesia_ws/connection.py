@@ -1,8 +1,9 @@
 """One Cartesia WebSocket, one reader task, routing by ``context_id``.
 
-Every stream (agent turn) opens a context on the shared socket; the reader only posts its
+Every stream (agent turn) opens a context on the shared socket; the reader posts its
 events, tagged with the context id, into the turn's inbox (one queue per turn, shared by its
-contexts and its text input): the turn's own loop is the one task that acts on them.
+contexts and its text input): the turn's own loop is the one task that acts on them, but
+for audio while that loop waits (``ContextEvents.direct``).
 Cancelling a context removes its route at once, so late frames of that context are dropped
 by the reader and can never reach a later turn; the socket stays open. A context whose
 listener has every sample but no ``done`` yet lingers here until it comes (or is cancelled
@@ -18,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
-from livekit.agents import APIConnectionError
+from livekit.agents import APIConnectionError, APIError
 
 from . import protocol
 from .log import WarnOnce, logger
@@ -36,6 +37,9 @@ class ContextEvents:
         self.context_id = context_id
         self.inbox: Inbox = inbox if inbox is not None else asyncio.Queue()
         self.lingering: asyncio.TimerHandle | None = None
+        # the turn's synchronous handler, tried first; False leaves the event to the inbox
+        # (``stream.SynthesizeStream._direct``: audio while the turn's loop waits)
+        self.direct: Callable[[ContextItem], bool] | None = None
 
     def put(self, item: ContextItem) -> None:
         self.inbox.put_nowait((self.context_id, item))
@@ -220,6 +224,13 @@ class CartesiaSocket:
         if target.lingering is not None:
             self._lingered(target, event)
             return
+        if target.direct is not None:
+            try:
+                if target.direct(event):
+                    return
+            except APIError as exc:  # the turn's bug ends the turn, never the reader
+                target.put(exc)
+                return
         target.put(event)
 
     async def aclose(self) -> None:

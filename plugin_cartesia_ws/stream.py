@@ -3,8 +3,8 @@
 
 The machine holds every rule of the turn; this loop is its one owner. It waits on one inbox
 (LiveKit's text, read in by a feeder task; the context's server events, posted by the
-socket's reader; the socket's loss), feeds each item to the machine, and carries out its
-outputs: frames to the socket, audio and word timings to LiveKit, a socket when it asks to
+socket's reader; the socket's loss; its own clock's ticks), feeds each item to the machine,
+and carries out its outputs (one documented exception: ``_direct``, audio while it waits): frames to the socket, audio and word timings to LiveKit, a socket when it asks to
 resume, a lingering context when the listener has every sample but no ``done`` came yet.
 The machine's failures become LiveKit's errors here, at the edge.
 """
@@ -12,6 +12,8 @@ The machine's failures become LiveKit's errors here, at the edge.
 from __future__ import annotations
 
 import asyncio
+import functools
+import math
 import time
 from collections.abc import AsyncIterable
 from typing import Any
@@ -42,6 +44,7 @@ DONE_WAIT_S = 5.0  # a context with every sample in waits this long for its done
 
 
 _INPUT_ENDED = object()
+_TICK = object()  # the machine's deadline passed
 
 
 class SynthesizeStream(tts.SynthesizeStream):
@@ -72,6 +75,7 @@ class SynthesizeStream(tts.SynthesizeStream):
         self.phoneme_timestamps: list[tuple[str, float, float]] = []
         self._socket: CartesiaSocket  # the current socket, and the context routed on it
         self._routed: str | None = None
+        self._idle: TurnMachine | None = None  # the machine, while its loop waits
         self._inbox: Inbox
 
     # LiveKit's SynthesizeStream reports through these two; an engine stream stays silent.
@@ -140,41 +144,78 @@ class SynthesizeStream(tts.SynthesizeStream):
     async def _drive(
         self, machine: TurnMachine, inbox: Inbox, emitter: tts.AudioEmitter, stats: TurnStats
     ) -> None:
-        while not machine.finished:
-            deadline = machine.next_deadline()
-            try:
-                if not inbox.empty():
-                    # queued events first, with no timer: a burst of audio chunks costs one
-                    # wake-up of this task, not one each (CPU per stream)
-                    context_id, item = inbox.get_nowait()
-                elif deadline is None:
-                    context_id, item = await inbox.get()
-                else:
-                    # asyncio.timeout, not wait_for: no extra task per event
-                    async with asyncio.timeout(max(0.0, deadline - _now())):
+        """Feed the machine one inbox item at a time. The clock is a timer that posts a tick
+        into the same inbox; it is re-armed only when the machine's deadline moves earlier
+        (a tick that comes early changes nothing), so a chunk costs no timer of its own."""
+        loop, timer, armed = asyncio.get_running_loop(), None, math.inf
+        try:
+            while not machine.finished:
+                if inbox.empty():
+                    deadline = machine.next_deadline()
+                    if deadline is not None and deadline < armed:
+                        if timer is not None:
+                            timer.cancel()
+                        timer = loop.call_at(deadline, inbox.put_nowait, (None, _TICK))
+                        armed = deadline
+                    self._idle = machine  # audio may take the direct path meanwhile
+                    try:
                         context_id, item = await inbox.get()
-            except TimeoutError:
-                item = None
-            if item is not None and context_id not in (None, machine.context_id):
-                continue  # an earlier context of this turn: already cancelled
-            try:
-                outputs = (
-                    self._dispatch(machine, item)
-                    if item is not None
-                    else machine.tick(_now(), self._socket.last_frame_at)
-                )
-            except (APIError, asyncio.CancelledError):
-                raise
-            except Exception as exc:  # our bug: end this turn clearly, never the socket
-                logger.exception("handling a Cartesia turn event failed")
-                self._act_now(machine.abort())
-                error = APIError(f"handling a Cartesia event failed: {type(exc).__name__}")
-                error.retryable = False
-                raise error from exc
-            await self._act(machine, outputs, emitter, stats)
+                    finally:
+                        self._idle = None
+                else:  # a burst of chunks costs one wake-up of this task, not one each
+                    context_id, item = inbox.get_nowait()
+                if context_id is not None and context_id != machine.context_id:
+                    continue  # an earlier context of this turn: already cancelled
+                if item is _TICK:
+                    armed = math.inf
+                outputs = self._dispatch(machine, item)
+                if len(outputs) == 1 and type(outputs[0]) is ops.Audio:
+                    self._emit(outputs[0], emitter, stats)  # most items: one chunk of audio
+                else:
+                    await self._act(machine, outputs, emitter, stats)
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+    def _direct(self, emitter: tts.AudioEmitter, stats: TurnStats, event: object) -> bool:
+        """The one exception to "the loop drives the machine" (issue 19, measured in
+        benchmarks/README.md: a task wake-up per chunk was the largest CPU cost per stream).
+        While the loop waits on an empty inbox, an audio chunk of the current context is fed
+        to the machine right here in the reader, exactly as the loop would feed it: nothing
+        is queued ahead of it, and audio only ever leads STREAMING to STREAMING and ENDING
+        to ENDING with outputs that need no waiting (audio, word timings, a warning), so the
+        loop's state and deadline stay valid. Anything else returns False: the inbox."""
+        machine = self._idle
+        if (
+            machine is None
+            or type(event) is not protocol.Chunk
+            or event.context_id != machine.context_id
+            or not self._inbox.empty()
+        ):
+            return False
+        for out in self._dispatch(machine, event):
+            self._emit(out, emitter, stats)
+        return True
 
     def _dispatch(self, machine: TurnMachine, item: Any) -> list[ops.Output]:
+        """One inbox item into the machine. A bug of ours ends this turn, never the socket."""
+        try:
+            return self._feed_machine(machine, item)
+        except (APIError, asyncio.CancelledError):
+            raise
+        except Exception as exc:
+            logger.exception("handling a Cartesia turn event failed")
+            self._act_now(machine.abort())
+            error = APIError(f"handling a Cartesia event failed: {type(exc).__name__}")
+            error.retryable = False
+            raise error from exc
+
+    def _feed_machine(self, machine: TurnMachine, item: Any) -> list[ops.Output]:
         now = _now()
+        if type(item) is protocol.Chunk:
+            return machine.server(item, now)
+        if item is _TICK:
+            return machine.tick(now, self._socket.last_frame_at)
         if item is _INPUT_ENDED:
             return machine.end_input(now)
         if isinstance(item, str):
@@ -202,7 +243,8 @@ class SynthesizeStream(tts.SynthesizeStream):
                     try:
                         if out.context_id != self._routed:
                             self._routed = out.context_id
-                            self._socket.open_context(out.context_id, self._inbox)
+                            route = self._socket.open_context(out.context_id, self._inbox)
+                            route.direct = functools.partial(self._direct, emitter, stats)
                         await self._socket.send(out.frame)
                     except APIConnectionError as exc:
                         lost = exc  # the machine re-sends what it has not heard

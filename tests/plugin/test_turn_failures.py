@@ -346,3 +346,28 @@ async def test_a_bug_handling_audio_ends_the_turn_not_the_socket(
         await tts.aclose()
     assert result.audio and emu.sockets_opened == 1  # the reader survived the bug
     assert emu.record(result.context_id).audio_sha256 == result.sha256
+
+
+async def test_audio_takes_the_direct_path_only_in_order(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The documented exception to one owner: while the turn's loop waits on an empty inbox,
+    audio goes from the reader to the machine; every byte still arrives in order."""
+    taken: list[bool] = []
+    real = plugin_cartesia_ws.SynthesizeStream._direct
+
+    def counting(self: plugin_cartesia_ws.SynthesizeStream, *args: object) -> bool:
+        took = real(self, *args)  # type: ignore[arg-type]
+        taken.append(took)
+        return took
+
+    monkeypatch.setattr(plugin_cartesia_ws.SynthesizeStream, "_direct", counting)
+    async with CartesiaEmulator(voice="tone", record_audio=True) as emu:
+        tts = _tts(emu)
+        try:
+            result = await run_turn(tts, llm_tokens(LONG), token_gap=0.01)
+        finally:
+            await tts.aclose()
+        record = emu.record(result.context_id)
+    assert any(taken) and not all(taken)  # audio took it; receipts and done the inbox
+    assert result.sha256 == record.audio_sha256
