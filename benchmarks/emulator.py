@@ -88,6 +88,10 @@ class Emulator:
     async def stats(self) -> dict[str, Any]:
         return await self._get("/_emulator/stats")
 
+    async def spend(self) -> dict[str, Any]:
+        """Characters billed (Cartesia: ~1 credit each): total, by_socket, by_context, http."""
+        return await self._get("/_emulator/spend")
+
     async def reset(self) -> None:
         """Forget records and counters (sockets_opened starts again from 0)."""
         assert self._http is not None

@@ -13,14 +13,19 @@ With TLS (``https://`` and ``wss://``, for clients that always dial TLS)::
         emu.url  # https://127.0.0.1:<port>
         emu.ca_path  # the CA to trust: SSL_CERT_FILE (Python), NODE_EXTRA_CA_CERTS (Node)
 
+Behaving like Cartesia's service (unsolicited ``flush_done``, a late ``done``, context
+expiry, its latency; docs/emulator.md, "Profiles")::
+
+    async with CartesiaEmulator(profile="cartesia") as emu:
+        ...
+
 In another process (benchmarks, a user's agent)::
 
-    python -m plugin_cartesia_ws.emulator --port 8787 --voice espeak [--tls]
+    python -m plugin_cartesia_ws.emulator --port 8787 --voice espeak [--tls] [--profile cartesia]
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import shutil
@@ -39,9 +44,10 @@ from .contexts import ContextRules
 from .faults import Fault
 from .messages import Catalogue
 from .pacing import LatencyModel
+from .profiles import CARTESIA_LATENCY, CARTESIA_RULES, PROFILE_ENV, PROFILES, make_config
 from .server import build_app
 from .serving import start_site
-from .state import DEV_API_KEY, ContextRecord, EmulatorConfig, EmulatorState
+from .state import DEV_API_KEY, ContextRecord, EmulatorConfig, EmulatorState, Spend
 from .tls import LOOPBACK_NAMES, TlsFiles, client_context, make_certificates, server_context
 
 __all__ = [
@@ -53,15 +59,23 @@ __all__ = [
     "Fault",
     "LatencyModel",
     "DEV_API_KEY",
+    "Spend",
+    "CARTESIA_LATENCY",
+    "CARTESIA_RULES",
+    "PROFILE_ENV",
+    "PROFILES",
 ]
 
 
 class CartesiaEmulator:
     """Runs the emulator on the current event loop (random port by default)."""
 
-    def __init__(self, config: EmulatorConfig | None = None, **options: Any) -> None:
-        base = config or EmulatorConfig()
-        self.config = dataclasses.replace(base, **options) if options else base
+    def __init__(
+        self, config: EmulatorConfig | None = None, *, profile: str | None = None, **options: Any
+    ) -> None:
+        """``profile``: "plain" or "cartesia" (default: $CARTESIA_EMULATOR_PROFILE, else
+        plain); ``options`` are ``EmulatorConfig`` fields and win over the profile's."""
+        self.config = make_config(config, profile, **options)
         self.state: EmulatorState | None = None
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
@@ -171,6 +185,11 @@ class CartesiaEmulator:
     def stats(self) -> dict[str, Any]:
         """Counters: sockets_opened/closed, handshakes (attempts), idle_closes, ..."""
         return self._live.snapshot()
+
+    def spend(self) -> Spend:
+        """Characters billed so far (Cartesia bills ~1 credit each): total, per socket, per
+        context; cancelled contexts count all the text they were sent."""
+        return self._live.spend()
 
     @property
     def open_sockets(self) -> int:

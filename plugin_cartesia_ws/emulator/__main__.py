@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import gc
 import json
 import logging
 import sys
+from typing import Any
 
 from . import CartesiaEmulator
 from .catalogue import Catalogue
-from .contexts import ContextRules
 from .extras import ExtraMissing
-from .pacing import LatencyModel
+from .profiles import PROFILE_ENV, PROFILES, default_profile, make_config
 from .state import DEV_API_KEY, EmulatorConfig
 from .voices import VoiceUnavailable
 
@@ -33,10 +34,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help=f"accepted API key (repeatable; default {DEV_API_KEY})",
     )
     p.add_argument("--accept-any-key", action="store_true", help="accept every non-empty key")
-    p.add_argument("--ttfa-ms", type=float, default=90.0, help="time to first audio per generation")
-    p.add_argument("--rtf", type=float, default=3.0, help="audio seconds generated per second")
-    p.add_argument("--chunk-ms", type=float, default=80.0, help="audio per chunk event")
-    p.add_argument("--jitter-ms", type=float, default=0.0)
+    p.add_argument(
+        "--profile",
+        choices=PROFILES,
+        default=default_profile(),
+        help=f"plain, or cartesia: behave like the service (default ${PROFILE_ENV}, else plain)",
+    )
+    # latency and context rules: None = the profile's
+    p.add_argument("--ttfa-ms", type=float, help="time to first audio per generation (90)")
+    p.add_argument("--rtf", type=float, help="audio seconds generated per second (3)")
+    p.add_argument("--chunk-ms", type=float, help="audio per chunk event (80)")
+    p.add_argument("--jitter-ms", type=float)
     p.add_argument(
         "--version",
         dest="default_version",
@@ -53,8 +61,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--idle-timeout", type=float, default=300.0, help="seconds (Cartesia: 300)")
     p.add_argument("--max-sockets-per-key", type=int)
     p.add_argument("--max-contexts-per-key", type=int, help="TTS concurrency limit (429)")
-    p.add_argument("--cancel-inflight", choices=["finish", "stop"], default="finish")
-    p.add_argument("--done-after-cancel", action="store_true")
+    p.add_argument("--cancel-inflight", choices=["finish", "stop"])
+    p.add_argument("--done-after-cancel", action="store_true", default=None)
+    p.add_argument(
+        "--expiry",
+        choices=["off", "error", "ignore"],
+        help="input to a context 1 s after its last audio: taken, an error, or ignored",
+    )
     p.add_argument(
         "--no-gc",
         action="store_true",
@@ -83,20 +96,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
     if bool(args.cert) != bool(args.key):
         raise SystemExit("--cert and --key go together")
-    return EmulatorConfig(
+    base = make_config(profile=args.profile)
+    return make_config(
+        profile=args.profile,
         host=args.host,
         port=args.port,
         voice=args.voice,
         api_keys=tuple(args.api_keys or (DEV_API_KEY,)),
         accept_any_key=args.accept_any_key,
-        latency=LatencyModel(
+        latency=_given(
+            base.latency,
             ttfa_ms=args.ttfa_ms,
             realtime_factor=args.rtf,
             chunk_ms=args.chunk_ms,
             jitter_ms=args.jitter_ms,
         ),
-        rules=ContextRules(
-            cancel_inflight=args.cancel_inflight, done_after_cancel=args.done_after_cancel
+        rules=_given(
+            base.rules,
+            cancel_inflight=args.cancel_inflight,
+            done_after_cancel=args.done_after_cancel,
+            expiry=args.expiry,
         ),
         default_version=args.default_version,
         idle_timeout_s=args.idle_timeout,
@@ -108,6 +127,11 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         tls_key=args.key,
         tls_dir=args.tls_dir,
     )
+
+
+def _given(base: Any, **flags: Any) -> Any:
+    """The profile's ``base`` with the flags given on the command line."""
+    return dataclasses.replace(base, **{k: v for k, v in flags.items() if v is not None})
 
 
 def _catalogue(args: argparse.Namespace) -> Catalogue:

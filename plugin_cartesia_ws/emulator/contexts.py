@@ -5,18 +5,20 @@ A ``ContextTable`` takes client frames and clock ticks and answers with outputs 
 layer: events to send now (errors), contexts whose work queue grew (``Wake``), and in-flight
 generations to abort (``StopNow``). Generation work (``Speak``, ``FlushDone``, ``Finish``) is
 queued per context in input order; the I/O layer pops it with ``next_work`` and reports back
-with ``work_finished``. Nothing here touches a socket or the event loop, so every rule is
-unit-tested directly.
+with ``work_finished``. Each context's phase moves only through the table of ``lifecycle``.
+The table also counts the characters it accepted (``billed_chars``: what Cartesia bills).
+Nothing here touches a socket or the event loop, so every rule is unit-tested directly.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
-from enum import Enum
-from typing import Literal
+from typing import Any
 
+from .lifecycle import Action, ContextRules, Event, Phase, step
 from .messages import (
     CancelRequest,
     Catalogue,
@@ -25,19 +27,11 @@ from .messages import (
     bad_request,
     error_event,
     parse_client_frame,
+    version_at_least,
 )
 
-
-@dataclass(frozen=True)
-class ContextRules:
-    """Behaviour the spec leaves open, made configurable (open questions 3, 4, 7)."""
-
-    cancel_inflight: Literal["finish", "stop"] = "finish"  # docs: the in-flight input finishes
-    done_after_cancel: bool = False
-    auto_flush_done: bool = False  # observed with max_buffer_delay_ms=0 (livekit/agents#5321)
-    expiry_s: float = 1.0  # a finished context is forgotten this long after its done
-    late_input: Literal["error", "ignore"] = "error"  # input after continue:false or done
-    strict_fields: bool = False  # 400 when a locked field changes within a context
+__all__ = ["ContextRules", "ContextTable", "Phase"]  # ContextRules used to live here
+FLUSH_DONE_SINCE = "2024-11-13"  # the version that added flush and flush_done (section 1.3)
 
 
 # ---------------------------------------------------------------- work items
@@ -79,13 +73,6 @@ class StopNow:
 Output = Send | Wake | StopNow
 
 
-class Phase(Enum):
-    OPEN = "open"
-    ENDING = "ending"  # continue:false received, work still queued
-    DONE = "done"  # done sent
-    CANCELLED = "cancelled"
-
-
 class ConcurrencyGate:
     """Active contexts of one API key across all its sockets (section 1.5)."""
 
@@ -111,6 +98,7 @@ class ConcurrencyGate:
 class Context:
     id: str
     request: GenerationRequest  # the first request: its params are the context's
+    rules: ContextRules
     phase: Phase = Phase.OPEN
     buffer: str = ""
     buffer_since: float | None = None
@@ -120,7 +108,12 @@ class Context:
     stop_requested: bool = False
     audio_seconds: float = 0.0  # timeline of this context's audio, for timestamps
     finished_at: float | None = None
+    last_audio_at: float | None = None  # when its last generation finished streaming
     transcript: str = ""  # everything received, joined verbatim
+
+    @property
+    def idle(self) -> bool:
+        return not self.queue and self.inflight is None and not self.buffer
 
     @property
     def delay_s(self) -> float:
@@ -163,6 +156,25 @@ class ContextTable:
         self.socket_id = socket_id
         self.request_id = request_id
         self.contexts: dict[str, Context] = {}
+        self.billed_chars: Counter[str] = Counter()  # per context id, kept after it is gone
+        self._overrides: dict[str, ContextRules] = {}
+
+    def override_rules(self, context_id: str, **changes: Any) -> None:
+        """Other rules for one context (a fault), from its next input on."""
+        ctx = self.contexts.get(context_id)
+        if ctx is not None:
+            ctx.rules = dataclasses.replace(ctx.rules, **changes)
+        else:
+            base = self._overrides.get(context_id, self.rules)
+            self._overrides[context_id] = dataclasses.replace(base, **changes)
+
+    def rules_of(self, context_id: str) -> ContextRules:
+        ctx = self.contexts.get(context_id)
+        return ctx.rules if ctx is not None else self._overrides.get(context_id, self.rules)
+
+    def phase_of(self, context_id: str) -> Phase | None:
+        ctx = self.contexts.get(context_id)
+        return ctx.phase if ctx is not None else None
 
     # ------------------------------------------------------------ client input
     def receive(self, raw: str | bytes, now: float) -> list[Output]:
@@ -170,18 +182,27 @@ class ContextTable:
             frame = parse_client_frame(raw, version=self.version, catalogue=self.catalogue)
         except ProtocolError as err:
             return self._refuse(err)
+        ctx = self.contexts.get(frame.context_id)
+        if ctx is not None:
+            self._expire_if_due(ctx, now)
         if isinstance(frame, CancelRequest):
-            return self._cancel(frame.context_id)
-        return self._generate(frame, now)
+            return self._cancel(ctx) if ctx is not None else []
+        return self._generate(ctx, frame, now)
+
+    def _step(self, ctx: Context, event: Event) -> Action:
+        ctx.phase, action = step(ctx.phase, event)
+        return action
 
     def _refuse(self, err: ProtocolError) -> list[Output]:
         """An error ends the context it names (``done: true`` on the error)."""
         if err.context_id is not None and err.context_id in self.contexts:
             self._drop(self.contexts[err.context_id])
-        return [Send(error_event(err, version=self.version, request_id=self.request_id))]
+        return [self._error(err)]
 
-    def _generate(self, req: GenerationRequest, now: float) -> list[Output]:
-        ctx = self.contexts.get(req.context_id)
+    def _error(self, err: ProtocolError) -> Send:
+        return Send(error_event(err, version=self.version, request_id=self.request_id))
+
+    def _generate(self, ctx: Context | None, req: GenerationRequest, now: float) -> list[Output]:
         if ctx is None:
             if not self.gate.try_enter((self.socket_id, req.context_id)):
                 return self._refuse(
@@ -193,27 +214,11 @@ class ContextTable:
                         req.context_id,
                     )
                 )
-            ctx = Context(req.context_id, req)
-            self.contexts[ctx.id] = ctx
-        elif ctx.phase is Phase.CANCELLED:
-            return []
-        elif ctx.phase in (Phase.ENDING, Phase.DONE):
-            if self.rules.late_input == "ignore":
-                return []
-            return [
-                Send(
-                    error_event(
-                        bad_request(
-                            "Context already ended; start a new context for more input.",
-                            req.context_id,
-                            code="context_ended",
-                        ),
-                        version=self.version,
-                        request_id=self.request_id,
-                    )
-                )
-            ]
-        elif self.rules.strict_fields and req.params != ctx.request.params:
+            rules = self._overrides.pop(req.context_id, self.rules)
+            ctx = self.contexts[req.context_id] = Context(req.context_id, req, rules)
+        elif (
+            ctx.phase is Phase.OPEN and ctx.rules.strict_fields and req.params != ctx.request.params
+        ):
             return self._refuse(
                 bad_request(
                     "All fields except transcript, continue and flush must stay the same "
@@ -222,15 +227,40 @@ class ContextTable:
                     code="context_fields_changed",
                 )
             )
-        return self._append(ctx, req, now)
+        action = self._step(ctx, Event.INPUT if req.continue_ else Event.END)
+        if action is Action.ACCEPT:
+            return self._append(ctx, req, now)
+        if action is Action.LATE and ctx.rules.late_input == "error":
+            return [
+                self._error(
+                    bad_request(
+                        "Context already ended; start a new context for more input.",
+                        ctx.id,
+                        code="context_ended",
+                    )
+                )
+            ]
+        if action is Action.EXPIRED_INPUT and ctx.rules.expiry == "error":
+            return [
+                self._error(
+                    bad_request(
+                        f"Context expired {ctx.rules.expiry_s:g} s after its last audio; "
+                        "start a new context for more input.",
+                        ctx.id,
+                        code="context_expired",
+                    )
+                )
+            ]
+        return []
 
     def _append(self, ctx: Context, req: GenerationRequest, now: float) -> list[Output]:
         before = len(ctx.queue)
         ctx.transcript += req.transcript
+        self.billed_chars[ctx.id] += len(req.transcript)
         if ctx.delay_s == 0:
             if req.transcript:
                 ctx.queue.append(Speak(req.transcript, ctx.flush_id))
-                if self.rules.auto_flush_done:
+                if ctx.rules.auto_flush_done:
                     self._queue_flush_done(ctx)
         else:
             if req.transcript and ctx.buffer_since is None:
@@ -247,7 +277,6 @@ class ContextTable:
         if not req.continue_:
             self._release_buffer(ctx)
             ctx.queue.append(Finish())
-            ctx.phase = Phase.ENDING
         return [Wake(ctx.id)] if len(ctx.queue) > before else []
 
     def _release_buffer(self, ctx: Context) -> None:
@@ -256,50 +285,67 @@ class ContextTable:
         ctx.buffer, ctx.buffer_since = "", None
 
     def _queue_flush_done(self, ctx: Context) -> None:
-        ctx.queue.append(FlushDone(ctx.flush_id))
-        ctx.flush_id += 1
+        """Versions before 2024-11-13 (and the no_flush_done fault) never say flush_done."""
+        if ctx.rules.flush_done and version_at_least(self.version, FLUSH_DONE_SINCE):
+            ctx.queue.append(FlushDone(ctx.flush_id))
+            ctx.flush_id += 1
 
-    def _cancel(self, context_id: str) -> list[Output]:
+    def _cancel(self, ctx: Context) -> list[Output]:
         """Drop what has not started; the in-flight input finishes or stops (section 4)."""
-        ctx = self.contexts.get(context_id)
-        if ctx is None or ctx.phase in (Phase.DONE, Phase.CANCELLED):
+        if self._step(ctx, Event.CANCEL) is not Action.CANCEL:
             return []
-        ctx.phase = Phase.CANCELLED
         ctx.queue.clear()
         ctx.buffer, ctx.buffer_since = "", None
         self.gate.leave((self.socket_id, ctx.id))
         outputs: list[Output] = []
-        if self.rules.done_after_cancel:
+        if ctx.rules.done_after_cancel:
             ctx.queue.append(Finish())
             outputs.append(Wake(ctx.id))
-        if ctx.inflight is not None and self.rules.cancel_inflight == "stop":
+        if ctx.inflight is not None and ctx.rules.cancel_inflight == "stop":
             ctx.stop_requested = True
             outputs.append(StopNow(ctx.id))
         return outputs
 
     # ------------------------------------------------------------ clock
+    def _expires_at(self, ctx: Context) -> float | None:
+        """An open context with nothing pending expires expiry_s after its last audio."""
+        if (
+            ctx.rules.expiry == "off"
+            or ctx.phase is not Phase.OPEN
+            or ctx.last_audio_at is None
+            or not ctx.idle
+        ):
+            return None
+        return ctx.last_audio_at + ctx.rules.expiry_s
+
+    def _expire_if_due(self, ctx: Context, now: float) -> None:
+        expires_at = self._expires_at(ctx)
+        if expires_at is not None and now >= expires_at:
+            self._step(ctx, Event.EXPIRE)
+            self.gate.leave((self.socket_id, ctx.id))
+
     def poll(self, now: float) -> list[Output]:
-        """Release buffers whose delay ran out; forget finished contexts past expiry."""
+        """Release buffers whose delay ran out; expire idle contexts; forget finished ones."""
         outputs: list[Output] = []
         for ctx in list(self.contexts.values()):
             if ctx.buffer_since is not None and now >= ctx.buffer_since + ctx.delay_s:
                 self._release_buffer(ctx)
                 outputs.append(Wake(ctx.id))
-            if ctx.finished_at is not None and now >= ctx.finished_at + self.rules.expiry_s:
+            self._expire_if_due(ctx, now)
+            if ctx.finished_at is not None and now >= ctx.finished_at + ctx.rules.expiry_s:
                 del self.contexts[ctx.id]
         return outputs
 
     def next_deadline(self) -> float | None:
-        deadlines = [
-            ctx.buffer_since + ctx.delay_s
-            for ctx in self.contexts.values()
-            if ctx.buffer_since is not None
-        ]
-        deadlines += [
-            ctx.finished_at + self.rules.expiry_s
-            for ctx in self.contexts.values()
-            if ctx.finished_at is not None
-        ]
+        deadlines: list[float] = []
+        for ctx in self.contexts.values():
+            if ctx.buffer_since is not None:
+                deadlines.append(ctx.buffer_since + ctx.delay_s)
+            if ctx.finished_at is not None:
+                deadlines.append(ctx.finished_at + ctx.rules.expiry_s)
+            expires_at = self._expires_at(ctx)
+            if expires_at is not None:
+                deadlines.append(expires_at)
         return min(deadlines, default=None)
 
     # ------------------------------------------------------------ work, for the I/O layer
@@ -318,10 +364,10 @@ class ContextTable:
         ctx = self.contexts.get(context_id)
         if ctx is None:
             return
-        if isinstance(ctx.inflight, Finish):
+        if isinstance(ctx.inflight, Speak):
+            ctx.last_audio_at = now
+        elif isinstance(ctx.inflight, Finish) and self._step(ctx, Event.FINISHED) is Action.RETIRE:
             ctx.finished_at = now
-            if ctx.phase is not Phase.CANCELLED:
-                ctx.phase = Phase.DONE
             self.gate.leave((self.socket_id, ctx.id))
         ctx.inflight = None
         ctx.stop_requested = False
@@ -330,11 +376,17 @@ class ContextTable:
         """A server-side failure of one context (fault injection): error event, context gone."""
         return self._refuse(err)
 
+    @property
+    def busy(self) -> bool:
+        """Some context has work queued or in flight."""
+        return any(ctx.queue or ctx.inflight is not None for ctx in self.contexts.values())
+
     def has_pending_work(self, context_id: str) -> bool:
         ctx = self.contexts.get(context_id)
         return ctx is not None and bool(ctx.queue)
 
     def _drop(self, ctx: Context) -> None:
+        """An error ends a context in any phase: it is gone, its slot free."""
         self.gate.leave((self.socket_id, ctx.id))
         ctx.queue.clear()
         ctx.stop_requested = True

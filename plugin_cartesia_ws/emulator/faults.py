@@ -4,7 +4,10 @@
 A ``Fault`` names what goes wrong and where: for an API key, a context id (exact, or a
 prefix ending in ``*``), or everything. ``FaultBook`` hands a context the faults that match
 it when the context starts (socket-level faults when the socket opens) and counts how often
-each may still fire. Pure bookkeeping; the server acts on the faults.
+each may still fire (after letting ``skip`` matches pass). Faults that change a context's
+rules (``auto_flush_done``, ``no_flush_done``, ``late_done``, ``expire``) become
+``ContextRules`` changes through ``rule_changes``. Pure bookkeeping; the server acts on the
+faults.
 """
 
 from __future__ import annotations
@@ -31,6 +34,14 @@ FaultKind = Literal[
     # (after `after_chunks` chunks): a drop while the LLM pauses
     "pause",  # after `after_chunks` chunks, send nothing for `seconds`, then carry on
     "slow_handshake",  # socket: wait `seconds` before answering the upgrade
+    # Orders Cartesia shows (issue 19), per context:
+    "auto_flush_done",  # a flush_done at every input boundary, ids the client never asked for
+    "no_flush_done",  # never a flush_done, even for the client's flushes (< 2024-11-13)
+    "late_done",  # the done comes `seconds` after the context's last audio
+    "expire",  # the context expires `seconds` (1 if 0) after its last audio; `mode` says
+    # what later input gets: "error" (an error event) or "ignore" (nothing)
+    "reset",  # on the context's `after_inputs`-th input frame, reset the TCP connection
+    # (RST) without acting on it: the client's next send fails on a reset transport
 ]
 CONTEXT_KINDS = frozenset(
     {
@@ -46,6 +57,11 @@ CONTEXT_KINDS = frozenset(
         "timings_per_generation",
         "drop_idle",
         "pause",
+        "auto_flush_done",
+        "no_flush_done",
+        "late_done",
+        "expire",
+        "reset",
     }
 )
 SOCKET_KINDS = frozenset({"idle_close", "refuse", "slow_handshake"})
@@ -63,14 +79,20 @@ class Fault:
     code: str = "internal_server_error"
     message: str = "Injected failure."
     frames: list[str] = field(default_factory=list)  # for "inject"; "binary:" prefix = bytes
+    after_inputs: int = 1  # for "reset": the input frame of the context it fires on
+    mode: str = "error"  # for "expire": "error" | "ignore"
+    skip: int = 0  # let this many matching contexts/sockets pass before it fires
     times: int | None = 1  # how many contexts/sockets it fires for; None = every one
     fired: int = field(default=0)
+    skipped: int = field(default=0)
 
     def __post_init__(self) -> None:
         if self.kind not in CONTEXT_KINDS | SOCKET_KINDS:
             raise ValueError(
                 f"unknown fault kind {self.kind!r}; one of {sorted(CONTEXT_KINDS | SOCKET_KINDS)}"
             )
+        if self.kind == "expire" and self.mode not in ("error", "ignore"):
+            raise ValueError(f"an expire fault's mode is 'error' or 'ignore', not {self.mode!r}")
 
     def matches(self, key: str | None, context_id: str | None) -> bool:
         if self.key is not None and self.key != key:
@@ -90,7 +112,7 @@ class Fault:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Fault:
-        allowed = set(cls.__dataclass_fields__) - {"fired"}
+        allowed = set(cls.__dataclass_fields__) - {"fired", "skipped"}
         unknown = set(data) - allowed
         if unknown:
             raise ValueError(f"unknown fault fields: {sorted(unknown)}")
@@ -128,6 +150,9 @@ class FaultBook:
         with self._lock:
             for fault in self._faults:
                 if fault.kind in kinds and not fault.exhausted and fault.matches(key, context_id):
+                    if fault.skipped < fault.skip:
+                        fault.skipped += 1
+                        continue
                     fault.fired += 1
                     taken.append(fault)
         return taken
@@ -153,3 +178,19 @@ class ContextFaults:
             ):
                 return fault
         return None
+
+
+def rule_changes(faults: list[Fault]) -> dict[str, Any]:
+    """The ``ContextRules`` fields a context's faults change."""
+    changes: dict[str, Any] = {}
+    for fault in faults:
+        if fault.kind == "auto_flush_done":
+            changes["auto_flush_done"] = True
+        elif fault.kind == "no_flush_done":
+            changes["flush_done"] = False
+        elif fault.kind == "late_done":
+            changes["done_delay_s"] = (fault.seconds, fault.seconds)
+        elif fault.kind == "expire":
+            changes["expiry"] = fault.mode
+            changes["expiry_s"] = fault.seconds or 1.0
+    return changes

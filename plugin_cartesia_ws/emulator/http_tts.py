@@ -95,6 +95,7 @@ async def _http_generation(
             raise bad_request("cancel is a WebSocket message.", None)
     except ProtocolError as err:
         return _error_response(err, version, endpoint)
+    state.bill(None, len(req.transcript))
     return HttpGeneration(state, req, output, version, body)
 
 

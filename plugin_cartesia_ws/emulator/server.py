@@ -2,7 +2,7 @@
 
 ``GET /``, ``WS /tts/websocket`` (``socket_session``), ``POST /tts/bytes`` and
 ``POST /tts/sse`` (``http_tts``), ``POST /access-token``, plus ``/_emulator/*`` admin routes
-(faults, records) for tests and benchmarks that run the emulator in another process.
+(faults, records, spend) for tests and benchmarks that run the emulator in another process.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ def build_app(state: EmulatorState) -> web.Application:
     app.router.add_post("/tts/sse", tts_sse)
     app.router.add_post("/access-token", _access_token)
     app.router.add_get("/_emulator/stats", _admin_stats)
+    app.router.add_get("/_emulator/spend", _admin_spend)
     app.router.add_get("/_emulator/contexts/{context_id}", _admin_context)
     app.router.add_post("/_emulator/faults", _admin_add_fault)
     app.router.add_delete("/_emulator/faults", _admin_clear_faults)
@@ -58,6 +59,10 @@ async def _access_token(request: web.Request) -> web.Response:
 # ---------------------------------------------------------------- admin
 async def _admin_stats(request: web.Request) -> web.Response:
     return web.json_response(request.app[STATE_KEY].snapshot())
+
+
+async def _admin_spend(request: web.Request) -> web.Response:
+    return web.json_response(request.app[STATE_KEY].spend().to_dict())
 
 
 async def _admin_context(request: web.Request) -> web.Response:

@@ -18,10 +18,11 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from .contexts import ContextTable, Finish, FlushDone, Send, Speak, StopNow, Wake
-from .faults import ContextFaults, Fault
+from .contexts import ContextTable, Finish, FlushDone, Phase, Send, Speak, StopNow, Wake
+from .fault_actions import FaultActions
+from .faults import ContextFaults, Fault, rule_changes
 from .handshake import STATE_KEY, check_handshake
-from .messages import ProtocolError, chunk_event, done_event, flush_done_event
+from .messages import chunk_event, done_event, flush_done_event
 from .pacing import plan_generation, timing_events
 from .state import EmulatorState
 
@@ -57,7 +58,7 @@ async def websocket_endpoint(request: web.Request) -> web.StreamResponse:
     return ws
 
 
-class SocketSession:
+class SocketSession(FaultActions):
     """One client socket: reads frames, runs the contexts' generation workers."""
 
     def __init__(
@@ -104,8 +105,11 @@ class SocketSession:
                 try:
                     msg = await self.ws.receive(timeout=self.idle_timeout_s)
                 except TimeoutError:
+                    if self.table.busy:
+                        continue  # a socket streaming audio (or holding a done) is not idle
                     log.info("closing idle socket after %.1fs", self.idle_timeout_s)
                     self.state.stats["idle_closes"] += 1
+                    self.state.changed()
                     await self.ws.close(code=1000, message=b"idle timeout")
                     break
                 if msg.type == WSMsgType.TEXT:
@@ -127,19 +131,38 @@ class SocketSession:
     def _on_frame(self, raw: str | bytes) -> None:
         now = self.loop.time()
         context_id, parsed = self._peek(raw)
-        if context_id is not None:
-            record = self.state.record_for(context_id, self.key, self.socket_id)
-            record.received.append(parsed)
-            if context_id not in self.faults and not parsed.get("cancel"):
-                self.faults[context_id] = ContextFaults(
-                    self.state.faults.take_for_context(self.key, context_id)
-                )
-            if parsed.get("cancel") is True:
-                record.cancel_received_at = time.monotonic()
-                if self.faults.get(context_id, ContextFaults()).has("stale_frames"):
-                    self.state.changed()
-                    return  # this server "misses" the cancel: stale frames follow
+        if context_id is None:
+            self._apply(self.table.receive(raw, now))
+            self.state.changed()
+            return
+        record = self.state.record_for(context_id, self.key, self.socket_id)
+        record.received.append(parsed)
+        if context_id not in self.faults and not parsed.get("cancel"):
+            taken = self.state.faults.take_for_context(self.key, context_id)
+            self.faults[context_id] = ContextFaults(taken)
+            if changes := rule_changes(taken):
+                self.table.override_rules(context_id, **changes)
+        faults = self.faults.get(context_id, ContextFaults())
+        if parsed.get("cancel") is True:
+            record.cancel_received_at = time.monotonic()
+            if faults.has("stale_frames"):
+                self.state.changed()
+                return  # this server "misses" the cancel: stale frames follow
+        reset = faults.first("reset")
+        if reset is not None and len(record.received) >= reset.after_inputs:
+            self._reset(context_id)
+            return
+        billed = self.table.billed_chars[context_id]
         self._apply(self.table.receive(raw, now))
+        self.state.bill(record, self.table.billed_chars[context_id] - billed)
+        self._sync_phase(context_id)
+
+    def _sync_phase(self, context_id: str) -> None:
+        """The record shows the context's lifecycle phase (open, ..., expired)."""
+        phase = self.table.phase_of(context_id)
+        record = self.state.records.get(context_id)
+        if phase is not None and record is not None:
+            record.phase = phase.value
         self.state.changed()
 
     @staticmethod
@@ -184,6 +207,8 @@ class SocketSession:
                 await asyncio.wait_for(self.timer_changed.wait(), timeout)
             except TimeoutError:
                 self._apply(self.table.poll(self.loop.time()))
+                for context_id in self.table.contexts:
+                    self._sync_phase(context_id)
 
     # ------------------------------------------------------------ output
     async def _send(self, event: dict) -> bool:
@@ -232,14 +257,27 @@ class SocketSession:
             elif isinstance(item, FlushDone):
                 await self._send(flush_done_event(context_id, item.flush_id))
             elif isinstance(item, Finish):
-                if not faults.has("no_done"):
-                    await self._send(done_event(context_id))
+                await self._finish(context_id, faults)
             self.table.work_finished(context_id, self.loop.time())
             stop = self.stops.get(context_id)
             if stop is not None:
                 stop.clear()
             self.timer_changed.set()
+            self._sync_phase(context_id)
+
+    async def _finish(self, context_id: str, faults: ContextFaults) -> None:
+        """The context's done, as late as its rules say; none once a cancel came meanwhile
+        (done_after_cancel queues its own)."""
+        cancelled_before = self.table.phase_of(context_id) is Phase.CANCELLED
+        delay = self.table.rules_of(context_id).done_delay(self.rng)
+        if delay > 0:
+            self.state.record_for(context_id, self.key, self.socket_id).done_delay_s = delay
             self.state.changed()
+            if await self._pause(context_id, delay):
+                return
+        cancelled = self.table.phase_of(context_id) is Phase.CANCELLED
+        if not faults.has("no_done") and (cancelled_before or not cancelled):
+            await self._send(done_event(context_id))
 
     async def _idle(self, context_id: str, wake: asyncio.Event, faults: ContextFaults) -> bool:
         """Wait for more work; True when a ``drop_idle`` fault dropped the socket meanwhile."""
@@ -323,44 +361,4 @@ class SocketSession:
         for event in events:
             if not await self._send(event):
                 return False
-        return True
-
-    async def _pause_fault(self, context_id: str, faults: ContextFaults, chunks: int) -> bool:
-        """A ``pause`` fault: silence for its seconds, once; True if cancelled meanwhile."""
-        pause = faults.first("pause")
-        if pause is None or chunks < pause.after_chunks:
-            return False
-        faults.faults.remove(pause)
-        return await self._pause(context_id, pause.seconds)
-
-    async def _inject(self, context_id: str, frames: list[str]) -> None:
-        """Raw frames, as a broken or newer server might send them."""
-        async with self.send_lock:
-            for frame in frames:
-                frame = frame.replace("{ctx}", context_id)
-                if frame.startswith("binary:"):
-                    await self.ws.send_bytes(frame[7:].encode())
-                else:
-                    await self.ws.send_str(frame)
-
-    async def _fire(self, context_id: str, fault: Fault) -> bool:
-        """Acts on a chunk-count fault; True when the context (or socket) is finished."""
-        log.info("fault %s fires on context %s", fault.kind, context_id)
-        if fault.kind == "drop":
-            transport = self.request.transport
-            if transport is not None:
-                transport.abort()
-            self.closed = True
-            return True
-        if fault.kind == "close":
-            await self.ws.close(code=fault.close_code, message=fault.message.encode()[:120])
-            self.closed = True
-            return True
-        if fault.kind == "stall_after":
-            self.stalled.add(context_id)
-            return True
-        err = ProtocolError(fault.status, fault.code, "Injected error", fault.message, context_id)
-        for out in self.table.fail(context_id, err):
-            if isinstance(out, Send):
-                await self._send(out.event)
         return True

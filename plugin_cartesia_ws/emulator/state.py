@@ -2,7 +2,10 @@
 
 Records are what tests and benchmarks assert on: every frame a context received, when its
 cancel arrived, how many audio bytes it sent (with a SHA-256 of them, so a client can prove
-it got exactly that audio without the emulator keeping megabytes around).
+it got exactly that audio without the emulator keeping megabytes around), and what it was
+billed. ``Spend`` adds the bill up per socket and in total, as Cartesia bills: about one
+credit per character of transcript the service took, whether its audio was heard or the
+context was cancelled.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ _THREAD_RENDER_CHARS = 400
 class EmulatorConfig:
     host: str = "127.0.0.1"
     port: int = 0
+    profile: str = "plain"  # the profile its defaults came from (profiles.py)
     voice: str | Voice = "tone"  # "tone" (deterministic) | "espeak" | "auto" | a Voice
     api_keys: tuple[str, ...] = (DEV_API_KEY,)
     accept_any_key: bool = False
@@ -67,6 +71,9 @@ class ContextRecord:
     chunks_after_cancel: int = 0
     audio_bytes: int = 0
     audio: bytearray | None = None
+    billed_chars: int = 0  # characters of transcript the service took for this context
+    phase: str = "open"  # its lifecycle phase: open, ending, done, cancelled, expired
+    done_delay_s: float | None = None  # how late its done was held back (late_done, profiles)
     _sha: Any = field(default_factory=hashlib.sha256, repr=False)
 
     def add_audio(self, audio: bytes, keep: bool) -> None:
@@ -113,6 +120,28 @@ class ContextRecord:
             "audio_sha256": self.audio_sha256,
             "done_sent": self.done_sent,
             "transcript": self.transcript,
+            "billed_chars": self.billed_chars,
+            "phase": self.phase,
+            "done_delay_s": self.done_delay_s,
+        }
+
+
+@dataclass(frozen=True)
+class Spend:
+    """Characters billed (Cartesia: ~1 credit each): in total, per WebSocket (by socket id),
+    per context (those still in the records) and over the HTTP endpoints."""
+
+    total: int
+    by_socket: dict[int, int]
+    by_context: dict[str, int]
+    http: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "total": self.total,
+            "by_socket": {str(k): v for k, v in self.by_socket.items()},
+            "by_context": self.by_context,
+            "http": self.http,
         }
 
 
@@ -128,6 +157,7 @@ class EmulatorState:
         self.stats: Counter[str] = Counter()
         self.socket_versions: dict[int, str] = {}  # socket id -> its Cartesia-Version
         self.open_sockets_by_key: Counter[str] = Counter()
+        self.billed_by_socket: Counter[int] = Counter()
         self._gates: dict[str, ConcurrencyGate] = {}
         self._socket_ids = 0
         self.changes = Pulse()  # fired on every server-side change (records, sockets)
@@ -207,6 +237,28 @@ class EmulatorState:
     def reset_records(self) -> None:
         self.records.clear()
         self.stats.clear()
+        self.billed_by_socket.clear()
+
+    # ------------------------------------------------------------ spend
+    def bill(self, record: ContextRecord | None, characters: int) -> None:
+        """Characters the service took: on a socket's context, or (None) over HTTP."""
+        if characters <= 0:
+            return
+        self.stats["billed_chars"] += characters
+        if record is None:
+            self.stats["billed_chars_http"] += characters
+        else:
+            record.billed_chars += characters
+            self.billed_by_socket[record.socket_id] += characters
+        self.changed()
+
+    def spend(self) -> Spend:
+        return Spend(
+            total=self.stats["billed_chars"],
+            by_socket=dict(self.billed_by_socket),
+            by_context={k: r.billed_chars for k, r in self.records.items() if r.billed_chars},
+            http=self.stats["billed_chars_http"],
+        )
 
     def changed(self) -> None:
         """Wake everyone waiting in ``wait_for`` to re-check their condition."""
@@ -220,6 +272,7 @@ class EmulatorState:
             "handshakes": self.stats["handshakes"],
             "handshakes_refused": self.stats["handshakes_refused"],
             "idle_closes": self.stats["idle_closes"],
+            "billed_chars": self.stats["billed_chars"],
             "contexts": len(self.records),
             "active_contexts": {k: g.active for k, g in self._gates.items()},
             "faults": [f.to_dict() for f in self.faults.all()],

@@ -14,7 +14,51 @@ import plugin_cartesia_ws
 from agent.scripted import StreamedTurn, stream_turn
 from plugin_cartesia_ws.emulator import CartesiaEmulator
 
+from ..emulator_profiles import mark_known_failures, profile_fixture
+
 FAST = APIConnectOptions(max_retry=0, timeout=2.0)
+
+# Every test here runs on both emulator profiles (tests/emulator_profiles.py).
+emulator_profile = profile_fixture()
+
+# Tests the turn engine (main's, issue 19) fails on the cartesia profile, and why. Which rule
+# of the profile fails each was found by running it with only that rule (and the profile's
+# latency); run with EMULATOR_PROFILES=cartesia to see them fail.
+_RECEIPTS_NO_DONE = (
+    "issue 19 (1)+(5): the server's unsolicited flush_done ids put the client's receipts out "
+    "of step, so they are distrusted; with no done at all (the no_done fault) the listener's "
+    "end then waits for the stall timeout instead of coming with the last receipt"
+)
+_LATE_DONE = (
+    "issue 19 (9): with a done up to 1 s after the last audio (and the service's speed), the "
+    "audio handed to LiveKit is not byte for byte the audio the server sent (SHA-256 differs)"
+)
+CARTESIA_PROFILE_FAILURES: dict[str, str] = {
+    "test_cartesia_orders.py::test_order5_end_of_input_after_the_last_receipt_ends_the_stream": (
+        f"{_RECEIPTS_NO_DONE} (60 s here: the 10 s hang guard fires)"
+    ),
+    "test_turn_failures.py::test_a_missing_done_ends_the_turn_once_every_receipt_is_in": (
+        f"{_RECEIPTS_NO_DONE} (60 s here: the 10 s hang guard fires)"
+    ),
+    "test_reliability.py::test_missing_done_ends_the_turn_when_all_audio_arrived": (
+        f"{_RECEIPTS_NO_DONE}: the turn ends on the stall path, without the 'no done' log line"
+    ),
+    "test_reliability.py::test_malformed_server_frames_are_logged_once_and_skipped": _LATE_DONE,
+    "test_tts_streaming.py::test_dropped_socket_without_word_timestamps_fails_clearly": (
+        f"{_LATE_DONE} (the turn after the failed one)"
+    ),
+    "test_turn_failures.py::test_a_context_without_done_does_not_take_the_shared_socket_down": (
+        "issue 20, context expiry (ignored input): turn B's context sits idle over 1 s after "
+        "its audio while A runs out its stall timeout; the server ignores B's next text, and "
+        "B resumes on a new context after a stall (resumes == 1, not 0)"
+    ),
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    mark_known_failures(
+        [i for i in items if "tests/plugin/" in i.nodeid], CARTESIA_PROFILE_FAILURES
+    )
 
 
 @pytest.fixture

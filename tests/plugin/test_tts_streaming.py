@@ -127,7 +127,8 @@ async def test_stale_frames_of_a_cancelled_context_never_reach_the_next_turn(
     old_id = stream.stats.context_id if stream.stats else ""
     await stream.aclose()
     nxt = await run_turn(tts, ["New", " answer", "."])
-    await emu.wait_for(lambda: emu.record(old_id).done_sent)
+    # the whole old answer is generated first: ~6 s at the cartesia profile's speed
+    await emu.wait_for(lambda: emu.record(old_id).done_sent, timeout=30)
     assert emu.record(old_id).chunks_after_cancel > 0
     assert nxt.sha256 == emu.record(nxt.context_id).audio_sha256
     socket = tts.pool.socket
