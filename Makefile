@@ -26,8 +26,8 @@ test: lint clients room-server toxiproxy-if-go
 # The room tests' LiveKit server: built when Go is there (minutes the first time, then
 # cached); without it they skip, saying what to install; with CI set that fails here.
 room-server: $(STAMP)
-	@if $(PY) -m agent.livekit_server path >/dev/null 2>&1 || command -v go >/dev/null 2>&1; then \
-		$(PY) -m agent.livekit_server build >/dev/null; \
+	@if $(PY) -m agent.dev.livekit_server path >/dev/null 2>&1 || command -v go >/dev/null 2>&1; then \
+		$(PY) -m agent.dev.livekit_server build >/dev/null; \
 	elif [ -n "$$CI" ]; then echo "CI needs Go (or LIVEKIT_SERVER_BIN) for the room tests" >&2; exit 1; \
 	else echo "no Go and no livekit-server: the room tests in tests/rooms will be skipped"; fi
 
@@ -72,12 +72,12 @@ demo: $(DEMO_STAMP)
 
 # The same offline turn through a real LiveKit server (built from the Go module proxy).
 demo-room: $(DEMO_STAMP)
-	$(PY) -m agent.livekit_server build
+	$(PY) -m agent.dev.livekit_server build
 	$(PY) -m agent simulate --room
 
-# LiveKit's open-source server, pinned in agent/livekit_server.py, into .cache/ (needs Go).
+# LiveKit's open-source server, pinned in agent/dev/livekit_server.py, into .cache/ (needs Go).
 livekit-server: $(STAMP)
-	@$(PY) -m agent.livekit_server build
+	@$(PY) -m agent.dev.livekit_server build
 
 # Talk to the agent in a browser: starts what is missing (LiveKit server, emulator, local
 # OpenAI stand-in, worker), serves the page on localhost and prints its URL; Ctrl-C stops all.

@@ -17,11 +17,11 @@ from typing import Any
 
 from .. import worker
 from ..settings import Settings, SettingsError
-from ..timeline import LEGEND, Turn, latency_table
 from .components import Components, choose_components
 from .report import print_turns, report_barge_in, write_outputs
 from .session import Simulation
 from .speech import SimulationError, Utterance, espeak_utterance, wav_utterance
+from .timeline import LEGEND, Turn, latency_table
 
 log = logging.getLogger("agent.simulate")
 
@@ -171,7 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run_in_room(args: argparse.Namespace, utterances: list[Utterance], out_dir: Path) -> int:
-    from .. import simulate_room
+    from . import room as simulate_room
 
     try:
         return simulate_room.main(args, [(u.said or u.source, u.pcm) for u in utterances], out_dir)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import aiohttp
 from livekit import api
 
-from agent.playground import PlaygroundServer
+from agent.dev.playground import PlaygroundServer
 from agent.settings import Settings
 
 KEY, SECRET, URL = "APIkey", "a-test-secret-that-is-at-least-32-characters", "wss://x.livekit.cloud"

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 from agent import simulate
-from agent.audio_io import read_wav
-from agent.offline_llm import LABEL, EchoLLM, echo_reply
-from agent.scripted import llm_tokens
+from agent.dev.audio_io import read_wav
+from agent.dev.offline_llm import LABEL, EchoLLM, echo_reply
+from agent.dev.scripted import llm_tokens
 from tests.fakes import FakeOpenAI
 
 from .test_simulate_e2e import (
@@ -125,7 +125,7 @@ def test_simulate_main_offline_with_local_whisper(
 def test_simulate_without_any_stt_says_what_to_install(
     clean_env: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from agent import local_stt
+    from agent.dev import local_stt
 
     def missing() -> Path:
         raise local_stt.LocalSTTUnavailable("faster-whisper is not installed: pip install x")

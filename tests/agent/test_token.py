@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from livekit import api
 
-from agent.__main__ import main
+from agent.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
 KEY, SECRET, URL = (
@@ -209,7 +209,7 @@ def test_simulate_missing_module_is_a_clear_error(
     clean_env.setitem(sys.modules, "agent.simulate", None)  # as if agent/simulate/ were absent
     assert main(["simulate", "--in", "x.wav"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == "error: `simulate` is not available in this version (agent/simulate/ is missing)"
+    assert err == "error: `simulate` is not available in this version (agent.simulate is missing)"
 
 
 def test_simulate_delegates_its_arguments(clean_env: pytest.MonkeyPatch) -> None:

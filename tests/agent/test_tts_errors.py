@@ -17,7 +17,7 @@ from livekit.agents.testing import fake_job_context
 from livekit.agents.voice.events import ErrorEvent
 
 from agent import simulate, worker
-from agent.audio_io import TranscriptCollector, VirtualSpeaker
+from agent.dev.audio_io import TranscriptCollector, VirtualSpeaker
 from agent.settings import Settings
 from plugin_cartesia_ws.emulator import CartesiaEmulator
 from tests.fakes import FakeOpenAI

@@ -22,7 +22,7 @@ from livekit.protocol import agent as agent_proto
 from livekit.protocol import models as rtc_models
 
 from agent import worker
-from agent.audio_io import TranscriptCollector, VirtualSpeaker
+from agent.dev.audio_io import TranscriptCollector, VirtualSpeaker
 from agent.settings import Settings
 from tests.fakes import FakeOpenAI, StubTTS
 

@@ -23,11 +23,11 @@ import pytest
 import pytest_asyncio
 from livekit import api
 
-from agent.audio_io import write_wav
-from agent.playground import PlaygroundServer, build_page, bundle_is_stale
-from agent.room_user import HEARD_RATE
+from agent.dev.audio_io import write_wav
+from agent.dev.playground import PlaygroundServer, build_page, bundle_is_stale
+from agent.dev.room_user import HEARD_RATE
+from agent.dev.worker_process import REPO_ROOT
 from agent.simulate import USER_RATE, espeak_utterance
-from agent.worker_process import REPO_ROOT
 
 from .conftest import IN_CI, Stack
 from .test_voice_turn import AFTER_STOP, STOP, STORY, new_records, record_pcm

@@ -22,11 +22,11 @@ import numpy as np
 
 from plugin_cartesia_ws.emulator import CartesiaEmulator
 
-from .__main__ import make_token
+from ..settings import Settings
+from ..token import make_token
 from .livekit_server import LocalServer, ensure_binary
 from .local_openai import FakeOpenAI, TranscriptionRequest
 from .offline_llm import echo_reply
-from .settings import Settings
 from .worker_process import WorkerProcess
 
 if TYPE_CHECKING:

@@ -3,7 +3,7 @@
 Serves, on 127.0.0.1 only, the page in `playground/` (LiveKit's browser SDK, bundled by
 esbuild at build time) and `GET /token`, which mints a join token for a fresh room that
 dispatches the agent. The API secret stays in this process; the browser gets only the
-token. Before serving, it starts what is missing (`agent.local_stack`): a LiveKit server
+token. Before serving, it starts what is missing (`agent.dev.local_stack`): a LiveKit server
 when LIVEKIT_URL is not set, the Cartesia emulator when CARTESIA_API_KEY is not, the local
 OpenAI stand-in (echo LLM, Whisper STT) when neither OPENAI_API_KEY nor OPENAI_BASE_URL is,
 and the worker (unless --no-worker). Ctrl-C stops all of it.
@@ -26,9 +26,9 @@ from aiohttp import web
 
 from plugin_cartesia_ws.emulator.serving import start_site
 
-from .__main__ import make_token
+from ..settings import Settings, SettingsError
+from ..token import make_token
 from .livekit_server import REPO_ROOT, VERSION, ServerUnavailable
-from .settings import Settings, SettingsError
 
 WEB_DIR = REPO_ROOT / "playground"
 DIST = WEB_DIR / "dist"
