@@ -110,6 +110,9 @@ def _run_livekit(command: str, rest: list[str]) -> int:
         settings.require_models()
         if command != "console":
             _check_server(settings, rest)
+        from .preflight import check_cartesia_sync
+
+        check_cartesia_sync(settings)
 
     from livekit.agents import cli
 

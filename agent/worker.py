@@ -31,6 +31,7 @@ from livekit.agents.worker import ServerEnvOption
 from livekit.plugins import openai, silero
 
 from .job_slots import JobSlots
+from .quiet_logs import fold_tts_tracebacks
 from .settings import Settings
 
 with contextlib.suppress(ImportError):
@@ -195,7 +196,9 @@ def _ms(value: Any) -> str:
 
 
 def attach_logging(session: AgentSession) -> None:
-    """Per-turn latency from the ChatMessage metrics, and the components' own metrics."""
+    """Per-turn latency from the ChatMessage metrics, and the components' own metrics; a
+    failed reply is our one line (LiveKit's tracebacks of it are folded: quiet_logs)."""
+    fold_tts_tracebacks()
 
     @session.on("conversation_item_added")
     def _on_item(ev: ConversationItemAddedEvent) -> None:

@@ -10,7 +10,7 @@ import logging
 import sys
 
 from . import CartesiaEmulator
-from .catalogue import Catalogue
+from .catalogue import VOICES, Catalogue
 from .contexts import ContextRules
 from .extras import ExtraMissing
 from .pacing import LatencyModel
@@ -48,7 +48,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--voices",
         metavar="ID[,ID...]",
         help="the only voice ids to accept; any other gets Cartesia's 404 voice_not_found "
-        "(default: every id, as the emulator has no voice library)",
+        "(default: the voices the emulator knows, LiveKit's default among them)",
+    )
+    p.add_argument(
+        "--accept-any-voice",
+        action="store_true",
+        help="accept every voice id (the emulator speaks them all with its one voice)",
     )
     p.add_argument("--idle-timeout", type=float, default=300.0, help="seconds (Cartesia: 300)")
     p.add_argument("--max-sockets-per-key", type=int)
@@ -111,9 +116,11 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
 
 
 def _catalogue(args: argparse.Namespace) -> Catalogue:
-    voices = (
-        frozenset(v.strip() for v in args.voices.split(",") if v.strip()) if args.voices else None
-    )
+    voices: frozenset[str] | None = frozenset(VOICES)
+    if args.accept_any_voice:
+        voices = None
+    elif args.voices:
+        voices = frozenset(v.strip() for v in args.voices.split(",") if v.strip())
     return Catalogue.strict(voices=voices) if args.strict_models else Catalogue(voices=voices)
 
 
