@@ -144,7 +144,8 @@ async def serve(config: EmulatorConfig, *, no_gc: bool = False) -> None:
         )
         if emu.ca_path is not None:
             print(
-                f"TLS: clients must trust {emu.ca_path} "
+                f"TLS and plain HTTP on the same port ({emu.plain_url} works for both kinds "
+                f"of client); TLS clients must trust {emu.ca_path} "
                 f"(Python: SSL_CERT_FILE={emu.ca_path}; Node: NODE_EXTRA_CA_CERTS={emu.ca_path}).",
                 flush=True,
             )
