@@ -1,5 +1,6 @@
-"""`python -m agent`: the CLI lives in agent.cli (imported once, never as __main__)."""
+"""`python -m agent`: runs agent.cli (imported once, never as __main__)."""
 
 from agent.cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -129,7 +129,7 @@ def _check_server(settings: Settings, rest: list[str]) -> None:
     own worker would retry for minutes). Command-line --url/--api-key/--api-secret win."""
     import dataclasses
 
-    from .preflight import check_livekit_sync
+    from .preflight import check_livekit_sync, quiet_dev_key_warning_for_good
 
     given: dict[str, Any] = {}
     for i, arg in enumerate(rest):
@@ -138,7 +138,11 @@ def _check_server(settings: Settings, rest: list[str]) -> None:
                 given[name.lower()] = arg.split("=", 1)[1]
             elif arg == opt and i + 1 < len(rest):
                 given[name.lower()] = rest[i + 1]
-    check_livekit_sync(dataclasses.replace(settings, **given))
+    settings = dataclasses.replace(settings, **given)
+    check_livekit_sync(settings)
+    _warn_if_exposed(settings)
+    # PyJWT's two raw lines per token LiveKit mints, for the public dev pair only
+    quiet_dev_key_warning_for_good(settings.livekit_api_key, settings.livekit_api_secret)
 
 
 # ---------------------------------------------------------------------- token
@@ -156,6 +160,7 @@ def _token(args: argparse.Namespace) -> int:
         ttl=args.ttl,
         name=args.name,
     )
+    _warn_if_exposed(settings)
     print(f"url: {settings.livekit_url}")
     print(f"token: {jwt}")
     print(
@@ -179,3 +184,10 @@ def _run_tool(command: str, args: list[str]) -> int:
         print(f"error: {msg}", file=sys.stderr)
         return EXIT_USAGE
     return int(module.main(args) or 0)
+
+
+def _warn_if_exposed(settings: Settings) -> None:
+    from .preflight import dev_key_exposure
+
+    if warning := dev_key_exposure(settings):
+        print(f"warning: {warning}", file=sys.stderr)

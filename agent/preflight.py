@@ -14,8 +14,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import ipaddress
 import warnings
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 import aiohttp
 from livekit import api
@@ -75,6 +77,38 @@ def dev_key_warning_quiet(api_key: str | None, api_secret: str | None) -> Iterat
 
             warnings.simplefilter("ignore", InsecureKeyLengthWarning)
         yield
+
+
+def quiet_dev_key_warning_for_good(api_key: str | None, api_secret: str | None) -> None:
+    """For a whole worker process on the dev pair: LiveKit mints a token at every
+    (re)connection, and each would print PyJWT's two raw lines into the JSON log."""
+    if (api_key, api_secret) == DEV_KEY_PAIR:
+        from jwt.warnings import InsecureKeyLengthWarning
+
+        warnings.filterwarnings("ignore", category=InsecureKeyLengthWarning)
+
+
+def dev_key_exposure(settings: Settings) -> str | None:
+    """A warning when the well-known dev pair guards a server that is not on loopback:
+    anyone who can reach it can mint tokens, join its rooms or take its jobs."""
+    if (settings.livekit_api_key, settings.livekit_api_secret) != DEV_KEY_PAIR:
+        return None
+    host = urlsplit(str(settings.livekit_url or "")).hostname or ""
+    if host == "localhost" or _is_loopback(host):
+        return None
+    return (
+        f"LIVEKIT_URL={settings.livekit_url} is not a loopback address, but the keys are "
+        "the public devkey/secret pair: anyone who reaches that server can join its rooms "
+        "and take its jobs. Give the server a generated secret "
+        "(docs/rooms-and-deployment.md#on-the-lan)"
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def check_livekit_sync(settings: Settings) -> None:

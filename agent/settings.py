@@ -179,6 +179,15 @@ class Settings:
             names.append("OPENAI_API_KEY")
         return self.require(*names)
 
+    def components(self) -> dict[str, str]:
+        """What a session's LLM, STT and TTS are and where they go, for the logs (a local
+        stand-in shows as its own model name and its local URL)."""
+        return {
+            "llm": f"{self.openai_llm_model} at {self.openai_base_url or 'OpenAI'}",
+            "stt": f"{self.openai_stt_model} at {self.stt_base_url or 'OpenAI'}",
+            "tts": f"{self.cartesia_model} by {self.tts_plugin} at {self.cartesia_base_url}",
+        }
+
     @property
     def openai_api_key_or_placeholder(self) -> str:
         """Local OpenAI-compatible servers (Ollama, vLLM) ignore the key, but the OpenAI

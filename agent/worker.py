@@ -312,12 +312,7 @@ async def entrypoint(ctx: JobContext) -> None:
     session = build_session(settings, vad=_vad_for(ctx))
     log.info(
         "starting session",
-        extra={
-            "room": ctx.room.name,
-            "llm": settings.openai_llm_model,
-            "stt": settings.openai_stt_model,
-            "tts": settings.cartesia_model,
-        },
+        extra={"room": ctx.room.name, **settings.components()},
     )
 
     @session.on("close")

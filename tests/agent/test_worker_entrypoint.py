@@ -278,6 +278,12 @@ async def test_entrypoint_runs_a_session_with_the_prewarmed_vad(
     )
     assert any(m.startswith("llm: ttft ") for m in info)
     assert any(m.startswith("tts: ttfb ") for m in info)
+    # the session's start names what answers, and where (issue 22: it named OpenAI's
+    # defaults while local stand-ins answered)
+    [started] = [r for r in caplog.records if r.getMessage() == "starting session"]
+    assert started.llm == f"llama3.2 at {fake.base_url}"  # type: ignore[attr-defined]
+    assert started.stt == f"whisper-1 at {fake.base_url}"  # type: ignore[attr-defined]
+    assert started.tts.startswith("sonic-3 by cartesia_ws at ")  # type: ignore[attr-defined]
     for message in info:
         assert (
             REPLY not in message and "Weather in Paris?" not in message and GREETING not in message
