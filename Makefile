@@ -12,6 +12,7 @@ $(VENV)/bin/python:
 	$(PY) -m pip install -q --upgrade pip
 
 $(STAMP): pyproject.toml constraints.txt | $(VENV)/bin/python
+	@echo "installing the development packages into $(VENV) (first run only: a few minutes)"
 	$(PY) -m pip install -q -c constraints.txt -e ".[dev]"
 	touch $@
 
@@ -21,7 +22,7 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy plugin_cartesia_ws agent
 
 test: lint clients room-server toxiproxy-if-go
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -rs -p no:cacheprovider
 
 # The room tests' LiveKit server: built when Go is there (minutes the first time, then
 # cached); without it they skip, saying what to install; with CI set that fails here.
@@ -64,6 +65,7 @@ clean-clients:
 DEMO_STAMP := $(VENV)/.installed-demo
 
 $(DEMO_STAMP): pyproject.toml constraints.txt | $(VENV)/bin/python
+	@echo "installing the demo's packages into $(VENV) (first run only: about a minute)"
 	$(PY) -m pip install -q -c constraints.txt -e ".[demo]"
 	touch $@
 

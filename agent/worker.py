@@ -43,6 +43,7 @@ with contextlib.suppress(ImportError):
 log = logging.getLogger("agent")
 
 VAD_USERDATA_KEY = "vad"
+MODELS_USERDATA_KEY = "stt_llm"
 
 
 # ---------------------------------------------------------------------- components
@@ -69,6 +70,10 @@ def prewarm(proc: JobProcess) -> None:
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
     proc.userdata[VAD_USERDATA_KEY] = load_vad()
+    # The OpenAI clients load the CA bundle into an SSL context when they are made (LiveKit
+    # warned "event loop blocked" for 0.2-0.5 s at session start): make them here too.
+    settings = Settings.from_env()
+    proc.userdata[MODELS_USERDATA_KEY] = (build_stt(settings), build_llm(settings))
 
 
 def build_tts(settings: Settings) -> tts.TTS:
@@ -309,7 +314,8 @@ async def entrypoint(ctx: JobContext) -> None:
         )
         ctx.shutdown(reason="cannot join the room")
         return
-    session = build_session(settings, vad=_vad_for(ctx))
+    stt, llm = ctx.proc.userdata.pop(MODELS_USERDATA_KEY, (None, None))  # from prewarm
+    session = build_session(settings, vad=_vad_for(ctx), stt=stt, llm=llm)
     log.info(
         "starting session",
         extra={"room": ctx.room.name, **settings.components()},

@@ -213,3 +213,13 @@ def test_the_drop_in_example_runs_as_written(tmp_path: Path) -> None:
         timeout=100,
     )
     assert run.returncode == 0, run.stderr[-2000:]
+
+
+def test_make_says_what_takes_long_and_why_tests_skip() -> None:
+    """Issue 22: `make test` printed "3 skipped" without the reasons the README promises, and
+    the first `make demo` was silent for a minute while it installed."""
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    [pytest_line] = [line for line in makefile.splitlines() if "-m pytest" in line]
+    assert " -rs " in f"{pytest_line} "
+    demo_install = makefile[makefile.index("$(DEMO_STAMP):") :].split("\n\n")[0]
+    assert "@echo" in demo_install and "about a minute" in demo_install

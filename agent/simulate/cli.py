@@ -25,6 +25,13 @@ from .timeline import LEGEND, Turn, latency_table
 
 log = logging.getLogger("agent.simulate")
 
+# Why this e2e is not the README's headline: that one comes from `make bench`, whose STT is
+# scripted; here Whisper runs on this machine's CPU inside the turn.
+LOCAL_STT_NOTE = """\
+  note: e2e here includes local Whisper tiny.en transcribing on this CPU (the STT column),
+        so it is longer than the README's headline e2e, which `make bench` measures with
+        a scripted STT and LLM to time the TTS plugin alone"""
+
 PROG = "python -m agent simulate"
 DEFAULT_QUESTION = "Hello! What is the weather like in Paris today?"
 DEFAULT_BARGE_IN = "Sorry, stop. What time is it?"
@@ -266,6 +273,8 @@ async def _run(
         print()
         print(latency_table(turns))
         print(LEGEND)
+        if components.stt is not None:
+            print(LOCAL_STT_NOTE)
 
         barge_report = None
         if barge_in is not None:

@@ -66,9 +66,12 @@ def choose_components(settings: Settings, *, stt: str, llm: str, tts: str) -> Co
     else:
         from ..dev.offline_llm import EchoLLM
 
-        c.llm = EchoLLM()
+        echo = c.llm = EchoLLM()
         why = "" if llm == "echo" else " (no OPENAI_API_KEY or OPENAI_BASE_URL)"
-        c.labels["LLM"] = f"OFFLINE ECHO, not a language model: repeats what it heard{why}"
+        c.labels["LLM"] = (
+            f"OFFLINE ECHO, not a language model: repeats what it heard{why}; its first "
+            f"token comes after a simulated {echo.ttft * 1000:.0f} ms"
+        )
 
     if tts == "cartesia" or (tts == "auto" and settings.cartesia_api_key):
         base = settings.cartesia_base_url.rstrip("/")

@@ -111,6 +111,9 @@ def test_simulate_main_offline_with_local_whisper(
     printed = capsys.readouterr()
     assert rc == 0, printed.err
     assert "local Whisper tiny.en" in printed.out and "OFFLINE ECHO" in printed.out
+    # issue 22: the echo's delay is said to be simulated, and the e2e's difference explained
+    assert "its first token comes after a simulated 350 ms" in printed.out
+    assert "README's headline e2e" in printed.out
     data = _check_outputs(out)
     (turn,) = data["turns"]
     said = words(simulate.DEFAULT_QUESTION)

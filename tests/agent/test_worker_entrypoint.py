@@ -7,8 +7,9 @@ import asyncio
 import logging
 import math
 import pickle
+import ssl
 from types import SimpleNamespace
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -220,7 +221,18 @@ async def test_entrypoint_runs_a_session_with_the_prewarmed_vad(
             assert len(vad_loads) == 1
             greeted = None
             try:
+                # the OpenAI clients' SSL contexts were made in prewarm, not on the job's loop
+                loaded: list[object] = []
+                real_load = ssl.SSLContext.load_verify_locations
+
+                def load(context: ssl.SSLContext, *args: Any, **kwargs: Any) -> None:
+                    loaded.append(args)
+                    real_load(context, *args, **kwargs)
+
+                clean_env.setattr(ssl.SSLContext, "load_verify_locations", load)
                 await asyncio.wait_for(worker.entrypoint(ctx), 20)
+                assert loaded == []
+                clean_env.setattr(ssl.SSLContext, "load_verify_locations", real_load)
                 session = headless["session"]
                 assert isinstance(session, AgentSession)
                 greeted = asyncio.ensure_future(_wait_for_assistant_message(session))
