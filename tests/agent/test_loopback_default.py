@@ -45,15 +45,16 @@ def test_the_dev_pair_on_a_non_loopback_url_is_a_warning(url: str, exposed: bool
     assert dev_key_exposure(real) is None
 
 
+def _dev_pair_at(env: pytest.MonkeyPatch, url: str, **more: str) -> None:
+    settings = {"LIVEKIT_URL": url, "LIVEKIT_API_KEY": "devkey", "LIVEKIT_API_SECRET": "secret"}
+    for name, value in {**settings, **more}.items():
+        env.setenv(name, value)
+
+
 def test_token_command_warns_about_the_dev_pair_on_the_lan(
     clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    for name, value in {
-        "LIVEKIT_URL": "ws://192.168.1.20:7880",
-        "LIVEKIT_API_KEY": "devkey",
-        "LIVEKIT_API_SECRET": "secret",
-    }.items():
-        clean_env.setenv(name, value)
+    _dev_pair_at(clean_env, "ws://192.168.1.20:7880")
     assert main(["token", "--room", "r", "--identity", "me"]) == 0
     err = capsys.readouterr().err
     assert err.startswith("warning: LIVEKIT_URL=ws://192.168.1.20:7880 is not a loopback")
@@ -63,14 +64,7 @@ def test_token_command_warns_about_the_dev_pair_on_the_lan(
 def test_worker_warns_and_keeps_pyjwt_quiet_for_the_dev_pair(
     clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    for name, value in {
-        "LIVEKIT_URL": "ws://10.0.0.5:7880",
-        "LIVEKIT_API_KEY": "devkey",
-        "LIVEKIT_API_SECRET": "secret",
-        "CARTESIA_API_KEY": "ck",
-        "OPENAI_API_KEY": "ok",
-    }.items():
-        clean_env.setenv(name, value)
+    _dev_pair_at(clean_env, "ws://10.0.0.5:7880", CARTESIA_API_KEY="ck", OPENAI_API_KEY="ok")
     from livekit.agents import cli
 
     minted: list[list[warnings.WarningMessage]] = []
