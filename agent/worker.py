@@ -321,6 +321,13 @@ async def entrypoint(ctx: JobContext) -> None:
         extra={"room": ctx.room.name, **settings.components()},
     )
 
+    async def _close_tts() -> None:
+        # AgentSession never closes its TTS: without this, its warm socket outlives the job
+        if session.tts is not None:
+            await session.tts.aclose()
+
+    ctx.add_shutdown_callback(_close_tts)
+
     @session.on("close")
     def _end_job(ev: CloseEvent) -> None:
         # the user left (or the session failed): leave the room now and free this job's

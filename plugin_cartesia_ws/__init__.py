@@ -16,8 +16,9 @@ from .chunked import ChunkedStream
 from .chunking import ChunkingPolicy
 from .log import logger
 from .models import TTSDefaultVoiceId
-from .stream import SynthesizeStream, TurnStats
+from .stream import SynthesizeStream
 from .tts import TTS
+from .turn_stats import TurnStats
 from .version import __version__
 
 __all__ = [

@@ -27,6 +27,7 @@ from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import takewhile
 
 from plugin_cartesia_ws.boundaries import TAG_RE, is_cjk
 
@@ -237,3 +238,47 @@ class TranscriptAligner:
         finish = begin if end is None else max(end, begin)
         self._last_end = finish
         return TimedWord(text=text, start=begin, end=finish)
+
+
+class HeardWords:
+    """One context's word timings, each held until its audio has been pushed, so the
+    transcript never claims a word the listener has not had; ``heard`` is the offset in the
+    sent text after the last word let through (where a resume may start)."""
+
+    __slots__ = ("aligner", "_held", "_aligned_to", "heard", "any")
+
+    def __init__(self) -> None:
+        self.aligner = TranscriptAligner()
+        self._held: list[tuple[TimedWord, int]] = []  # (word, text offset after it)
+        self._aligned_to = 0
+        self.heard = 0
+        self.any = False  # the server sent word timings at all
+
+    @property
+    def sent(self) -> str:
+        return self.aligner.sent_text
+
+    @property
+    def waiting(self) -> bool:
+        return bool(self._held)
+
+    def timed(self, words: list[str], starts: list[float], ends: list[float]) -> None:
+        for word in self.aligner.align(words, starts, ends):
+            self._aligned_to += len(word.text)
+            self._held.append((word, self._aligned_to))
+            self.any = True
+
+    def release(self, until: float | None) -> list[TimedWord]:
+        """The words whose audio ends by ``until`` seconds (all of them when None)."""
+        ready = list(takewhile(lambda held: until is None or held[0].end <= until, self._held))
+        self._held = self._held[len(ready) :]
+        if until is None and self.any:
+            ready += [(w, len(self.sent)) for w in self.aligner.finish()]
+        if ready:
+            self.heard = ready[-1][1]
+        return [word for word, _ in ready]
+
+    def covered_until(self, offset: int) -> float | None:
+        """The end time of the last held word whose text ends by ``offset``."""
+        covered = [word.end for word, end in self._held if end <= offset]
+        return covered[-1] if covered else None

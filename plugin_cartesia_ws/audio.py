@@ -77,3 +77,26 @@ def decode_to_s16(data: bytes, encoding: str) -> bytes:
         return np.clip(scaled, -32768, 32767).astype("<i2").tobytes()
     table = _ULAW_TO_S16 if encoding == "pcm_mulaw" else _ALAW_TO_S16
     return table[np.frombuffer(data, dtype=np.uint8)].astype("<i2").tobytes()
+
+
+class PcmJoiner:
+    """The chunks of one context as whole 16-bit samples: a sample split across two chunks
+    is carried to the next one, and the wire encoding is decoded (none for s16)."""
+
+    __slots__ = ("_encoding", "_width", "_carry")
+
+    def __init__(self, encoding: str) -> None:
+        self._encoding = encoding if encoding != "pcm_s16le" else None  # s16: no decoding
+        self._width = bytes_per_sample(encoding)
+        self._carry = b""
+
+    def join(self, raw: bytes) -> bytes:
+        if self._carry:
+            raw = self._carry + raw
+        if split := len(raw) % self._width:
+            raw, self._carry = raw[:-split], raw[-split:]
+        else:
+            self._carry = b""
+        if not raw or self._encoding is None:
+            return raw
+        return decode_to_s16(raw, self._encoding)

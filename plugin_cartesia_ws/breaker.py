@@ -12,7 +12,9 @@ Two scopes, two owners:
   opens, and for ``breaker_cooldown_s`` a *new* request fails at once with a
   non-retryable error (so LiveKit does not retry it and a ``FallbackAdapter`` switches
   away immediately). The first request after the pause is admitted and tries; a failure
-  re-opens the breaker, a completed context closes it.
+  re-opens the breaker. Any sign of health closes it: a handshake that succeeds (the
+  failure count stays, so a socket that dies at once re-opens it), audio, a completed
+  context (these forget the failures); and so do new settings (``reset``).
 
 Background connects (prewarm, reconnect after an idle close) have no request to answer
 to; they wait out a jittered exponential backoff instead.
@@ -84,8 +86,12 @@ class Breaker:
         self.retry_at = now + pause
         return pause
 
+    def handshake_ok(self) -> None:
+        """A socket opened: new requests may try again (the count stays until audio)."""
+        self.retry_at = 0.0
+
     def succeeded(self) -> None:
-        """A context completed: the server works."""
+        """Audio came, or a context completed: the server works. Also new settings."""
         self.failures = 0
         self.retry_at = 0.0
         self.last_error = None

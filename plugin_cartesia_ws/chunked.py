@@ -14,7 +14,8 @@ from livekit.agents import APIConnectOptions, tts, utils
 from livekit.agents.types import USERDATA_TIMED_TRANSCRIPT
 
 from .breaker import Ticket
-from .stream import SynthesizeStream, TurnHost
+from .options import TurnHost
+from .stream import SynthesizeStream
 
 
 class ChunkedStream(tts.ChunkedStream):

@@ -1,11 +1,14 @@
 """One Cartesia WebSocket, one reader task, routing by ``context_id``.
 
-Every stream (agent turn) opens a context on the shared socket; its events go, tagged with
-the context id, into the turn's inbox (one queue per turn, shared by its contexts and its
-text input). Cancelling a context removes its queue at once, so late frames of
-that context are dropped by the reader and can never reach a later turn; the socket stays
-open. When the socket dies, every open context gets a retryable error; ``pool.SocketPool``
-decides when to open the next one.
+Every stream (agent turn) opens a context on the shared socket; the reader posts its
+events, tagged with the context id, into the turn's inbox (one queue per turn, shared by its
+contexts and its text input): the turn's own loop is the one task that acts on them, but
+for audio while that loop waits (``ContextEvents.direct``).
+Cancelling a context removes its route at once, so late frames of that context are dropped
+by the reader and can never reach a later turn; the socket stays open. A context whose
+listener has every sample but no ``done`` yet lingers here until it comes (or is cancelled
+quietly after a bound). When the socket dies, every open context gets a retryable error;
+``pool.SocketPool`` decides when to open the next one.
 """
 
 from __future__ import annotations
@@ -27,15 +30,15 @@ Inbox = asyncio.Queue[tuple[str | None, ContextItem]]  # (context id, item); Non
 
 
 class ContextEvents:
-    """The server events of one context, in arrival order, into its turn's inbox.
-
-    ``direct``: the turn's synchronous handler, tried first; it returns False for an event
-    it leaves to the inbox. Audio then reaches LiveKit without a task switch per chunk.
-    """
+    """The server events of one context, in arrival order, into its turn's inbox; or, once
+    it lingers, into nothing but the wait for its ``done``."""
 
     def __init__(self, context_id: str, inbox: Inbox | None = None) -> None:
         self.context_id = context_id
         self.inbox: Inbox = inbox if inbox is not None else asyncio.Queue()
+        self.lingering: asyncio.TimerHandle | None = None
+        # the turn's synchronous handler, tried first; False leaves the event to the inbox
+        # (``stream.SynthesizeStream._direct``: audio while the turn's loop waits)
         self.direct: Callable[[ContextItem], bool] | None = None
 
     def put(self, item: ContextItem) -> None:
@@ -84,7 +87,9 @@ class CartesiaSocket:
     def release(self, context_id: str, *, completed: bool = False) -> None:
         """The context is finished (done received, or nothing was ever sent)."""
         self.contexts_completed += completed
-        self.contexts.pop(context_id, None)
+        events = self.contexts.pop(context_id, None)
+        if events is not None and events.lingering is not None:
+            events.lingering.cancel()
         self.last_used_at = time.monotonic()
         if self.close_when_idle and not self.contexts and not self._closing:
             self._closing = True
@@ -99,6 +104,42 @@ class CartesiaSocket:
         if not self.ws.closed and not self._reader.done():
             self._spawn(self._send_quietly(protocol.cancel_frame(context_id)))
         self.release(context_id)
+
+    def linger(self, context_id: str, bound_s: float, queued: list[ContextItem]) -> None:
+        """The turn has every sample of the context but no ``done``: keep the route until
+        the ``done`` (then release it as completed) or ``bound_s`` (then cancel it).
+        ``queued``: its events already read but not handled by the turn (a ``done`` there)."""
+        events = self.contexts.get(context_id)
+        if events is None:
+            return
+        loop = asyncio.get_running_loop()
+        events.lingering = loop.call_later(bound_s, self._linger_expired, context_id, bound_s)
+        for item in queued:
+            if context_id in self.contexts:
+                self._lingered(events, item)
+
+    def _linger_expired(self, context_id: str, bound_s: float) -> None:
+        if context_id in self.contexts:
+            logger.info(
+                "Cartesia sent no done for context %s within %.0f s of its last audio; "
+                "cancelled it (nothing was lost: all of its audio had arrived)",
+                context_id,
+                bound_s,
+                extra={"context_id": context_id},
+            )
+            self.cancel(context_id)
+
+    def _lingered(self, events: ContextEvents, event: object) -> None:
+        if isinstance(event, protocol.Done | protocol.Error):
+            if events.lingering is not None:
+                events.lingering.cancel()
+            self.release(events.context_id, completed=isinstance(event, protocol.Done))
+        elif isinstance(event, protocol.Chunk) and event.data:
+            self._warn_once(
+                "late-audio",
+                "Cartesia sent audio after its receipts said all had arrived; dropped",
+                events.context_id,
+            )
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         task = asyncio.ensure_future(coro)
@@ -142,7 +183,7 @@ class CartesiaSocket:
             logger.warning("Cartesia reader stopped", extra={"error": type(exc).__name__})
         finally:
             self._closing = True
-            owed = bool(self.contexts)
+            owed = any(events.lingering is None for events in self.contexts.values())
             if owed:
                 logger.warning(
                     "Cartesia WebSocket closed with contexts open",
@@ -150,7 +191,10 @@ class CartesiaSocket:
                 )
             error = protocol.close_error(self.ws.close_code, while_owed=owed)
             for events in list(self.contexts.values()):
-                events.post(error)
+                if events.lingering is not None:
+                    events.lingering.cancel()
+                else:
+                    events.post(error)
             self.contexts.clear()
             if self.on_close is not None:
                 self.on_close(self)
@@ -177,15 +221,15 @@ class CartesiaSocket:
         if target is None:
             self.stale_frames_dropped += 1  # a cancelled or finished context: never replayed
             return
+        if target.lingering is not None:
+            self._lingered(target, event)
+            return
         if target.direct is not None:
             try:
                 if target.direct(event):
                     return
-            except Exception as exc:  # the turn's bug must end the turn, not the reader
-                logger.exception("handling a Cartesia event failed")
-                error = APIError(f"handling a Cartesia event failed: {type(exc).__name__}")
-                error.retryable = False
-                target.put(error)
+            except APIError as exc:  # the turn's bug ends the turn, never the reader
+                target.put(exc)
                 return
         target.put(event)
 

@@ -1,12 +1,16 @@
 """A TTS's settings, apart from the TTS: each turn works from its own copy, and the turn's
-modules (``stream``, ``chunked``) need them without importing ``tts``, which imports them."""
+modules (``stream``, ``chunked``) need them, and what a turn needs of its TTS (``TurnHost``),
+without importing ``tts``, which imports them."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from . import protocol
 from .chunking import ChunkingPolicy
+from .log import WarnOnce
+from .pool import SocketPool
 
 
 @dataclass
@@ -50,3 +54,19 @@ class TTSOptions:
     def ws_url(self) -> str:
         base = self.base_url.rstrip("/").replace("http", "ws", 1)
         return f"{base}/tts/websocket?cartesia_version={self.api_version}"
+
+
+class TurnHost(Protocol):
+    """What a turn needs of the TTS that made it (``tts.TTS`` is one). Structural, so this
+    module and ``chunked`` never import ``tts``, which imports them."""
+
+    @property
+    def pool(self) -> SocketPool: ...
+
+    @property
+    def sample_rate(self) -> int: ...
+
+    _tokenizer: Any  # a user's SentenceTokenizer, or NOT_GIVEN
+    _warn_once: WarnOnce
+
+    def _options_snapshot(self) -> TTSOptions: ...

@@ -37,10 +37,12 @@ class SocketPool:
         connect: Connect,
         *,
         idle_refresh_s: float,
+        may_reconnect: Callable[[], bool] = lambda: True,
         connect_timeout: float = 10.0,
         policy: ReconnectPolicy | None = None,
     ) -> None:
         self._connect = connect
+        self._may_reconnect = may_reconnect  # False once the HTTP session we used is closed
         self._idle_refresh_s = idle_refresh_s
         self._connect_timeout = connect_timeout
         self.breaker = Breaker(policy or ReconnectPolicy())
@@ -132,6 +134,7 @@ class SocketPool:
             await socket.aclose()
             raise _Superseded("options changed while connecting")
         socket.on_close = self._socket_closed
+        self.breaker.handshake_ok()  # a sign of health: new requests may try again
         previous, self._socket = self._socket, socket
         if previous is not None and previous is not socket:  # a background refresh
             if previous.contexts:
@@ -181,7 +184,9 @@ class SocketPool:
         if socket.contexts_completed == 0 and lived < self.policy.quick_failure_s:
             self._failed(APIConnectionError("Cartesia closed the socket right after it opened"))
             return
-        if not self._closed and socket.contexts_served > 0 and self._connecting is None:
+        if self._closed or not self._may_reconnect():
+            return  # e.g. the job ended and LiveKit closed its HTTP session
+        if socket.contexts_served > 0 and self._connecting is None:
             logger.debug("Cartesia socket closed while idle; reconnecting in the background")
             self._start_connect(self._connect_timeout)
 
@@ -242,13 +247,15 @@ class SocketPool:
     def _refresh_if_idle(self) -> None:
         self._refresh_timer = None
         socket = self._socket
-        if self._closed or socket is None or not socket.is_open or socket.contexts:
+        if self._closed or socket is None or not socket.is_open:
             return
-        if socket.idle_for < self._idle_refresh_s:
+        if socket.contexts or socket.idle_for < self._idle_refresh_s:  # busy, or used since
             self._schedule_refresh()
             return
         if self._idle_refreshes >= self.policy.idle_refreshes or self._connecting is not None:
             return  # nobody has needed it for a while: let it go, connect on demand
+        if not self._may_reconnect():
+            return
         self._idle_refreshes += 1
         logger.debug("refreshing the idle Cartesia socket before the server's idle close")
         self._start_connect(self._connect_timeout)
@@ -271,6 +278,8 @@ class SocketPool:
         superseded (its socket closes as it opens)."""
         self._epoch += 1
         self._connecting = None
+        self.breaker.succeeded()  # past failures were with the old settings
+        self.last_error, self._reported = None, None
         socket, self._socket = self._socket, None
         if socket is None:
             return

@@ -1,24 +1,31 @@
 """One agent turn = one Cartesia context on the shared socket: the I/O loop around
 ``turn.TurnMachine``.
 
-The machine holds every rule of the turn (chunking, resuming, where the listener is, when the
-turn ends); this loop only moves its inputs in (LiveKit's text, the context's server events,
-the clock) and carries its outputs out (frames to the socket, audio and word timings to
-LiveKit, a new socket when it asks to resume). One task reads LiveKit's input channel into
-the turn's inbox, so the loop waits on one queue. LiveKit itself never retries a stream that
-already produced audio; the machine resumes it on a new context instead.
+The machine holds every rule of the turn; this loop is its one owner. It waits on one inbox
+(LiveKit's text, read in by a feeder task; the context's server events, posted by the
+socket's reader; the socket's loss; its own clock's ticks), feeds each item to the machine,
+and carries out its outputs (one documented exception: ``_direct``, audio while it waits): frames to the socket, audio and word timings to LiveKit, a socket when it asks to
+resume, a lingering context when the listener has every sample but no ``done`` came yet.
+The machine's failures become LiveKit's errors here, at the edge.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import math
 import time
 from collections.abc import AsyncIterable
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
-from livekit.agents import APIConnectionError, APIConnectOptions, APIError, tts, utils
+from livekit.agents import (
+    APIConnectionError,
+    APIConnectOptions,
+    APIError,
+    APITimeoutError,
+    tts,
+    utils,
+)
 from livekit.agents.utils import is_given
 from livekit.agents.voice.io import TimedString
 
@@ -27,53 +34,17 @@ from . import turn_outputs as ops
 from .breaker import Ticket
 from .chunking import TextChunker, TokenizerChunker
 from .connection import CartesiaSocket, Inbox
-from .log import WarnOnce, logger
-from .options import TTSOptions
-from .pool import SocketPool
-from .turn import LIVE_STATES, TurnConfig, TurnMachine
+from .log import logger
+from .options import TurnHost
+from .turn import TurnConfig, TurnMachine
+from .turn_stats import TurnStats, log_turn
 
-
-class TurnHost(Protocol):
-    """What a turn needs of the TTS that made it (``tts.TTS`` is one). Structural, so this
-    module and ``chunked`` never import ``tts``, which imports them."""
-
-    @property
-    def pool(self) -> SocketPool: ...
-
-    @property
-    def sample_rate(self) -> int: ...
-
-    _tokenizer: Any  # a user's SentenceTokenizer, or NOT_GIVEN
-    _warn_once: WarnOnce
-
-    def _options_snapshot(self) -> TTSOptions: ...
+FIRST_RECEIPTS_VERSION = "2024-11-13"  # API versions before it never send flush_done
+DONE_WAIT_S = 5.0  # a context with every sample in waits this long for its done
 
 
 _INPUT_ENDED = object()
-_WAKE = object()  # the direct path moved a deadline earlier: the loop re-reads it
-_DIRECT_EVENTS = (protocol.Chunk, protocol.Timestamps, protocol.FlushDone)
-
-
-@dataclass
-class TurnStats:
-    """What one turn did, for logs, tests and benchmarks."""
-
-    context_id: str
-    socket_reused: bool = False
-    chunks_sent: int = 0
-    first_text_sent_at: float | None = None  # time.perf_counter()
-    first_audio_at: float | None = None
-    first_step_time_ms: float | None = None
-    audio_bytes: int = 0
-    resumes: int = 0
-    cancelled: bool = False
-    done: bool = False
-
-    @property
-    def time_to_first_audio(self) -> float | None:
-        if self.first_text_sent_at is None or self.first_audio_at is None:
-            return None
-        return self.first_audio_at - self.first_text_sent_at
+_TICK = object()  # the machine's deadline passed
 
 
 class SynthesizeStream(tts.SynthesizeStream):
@@ -102,10 +73,10 @@ class SynthesizeStream(tts.SynthesizeStream):
         self._report = report
         self.stats: TurnStats | None = None
         self.phoneme_timestamps: list[tuple[str, float, float]] = []
-        self._socket: CartesiaSocket  # the current route: a socket and the context routed on it
+        self._socket: CartesiaSocket  # the current socket, and the context routed on it
         self._routed: str | None = None
+        self._idle: TurnMachine | None = None  # the machine, while its loop waits
         self._inbox: Inbox
-        self._waiting_until: float | None = None  # the deadline the turn's loop sleeps until
 
     # LiveKit's SynthesizeStream reports through these two; an engine stream stays silent.
     def _emit_error(self, api_error: Exception, recoverable: bool) -> None:
@@ -135,12 +106,10 @@ class SynthesizeStream(tts.SynthesizeStream):
         self._acquire_time = self._host.pool.last_acquire_time
         self._connection_reused = stats.socket_reused = reused
         machine = TurnMachine(self._turn_config(), self._chunker(), stats.context_id, _now())
-        inbox: Inbox = asyncio.Queue()
-        self._inbox = inbox
-        self._route(socket, machine, output_emitter, stats)
-        feeder = asyncio.create_task(self._feed(inbox), name="cartesia-input")
+        self._socket, self._inbox = socket, asyncio.Queue()
+        feeder = asyncio.create_task(self._feed(self._inbox), name="cartesia-input")
         try:
-            await self._drive(machine, inbox, output_emitter, stats)
+            await self._drive(machine, self._inbox, output_emitter, stats)
         except asyncio.CancelledError:
             stats.cancelled = True
             raise
@@ -151,47 +120,14 @@ class SynthesizeStream(tts.SynthesizeStream):
             stats.resumes, stats.chunks_sent = machine.resumes, machine.chunks_sent
             stats.done = machine.done_received or stats.done
             await utils.aio.gracefully_cancel(feeder)
-            self._log_turn(stats)
-
-    def _route(
-        self,
-        socket: CartesiaSocket,
-        machine: TurnMachine,
-        emitter: tts.AudioEmitter,
-        stats: TurnStats,
-    ) -> None:
-        """Open the machine's current context on ``socket``; its audio takes the direct path."""
-        events = socket.open_context(machine.context_id, self._inbox)
-        events.direct = functools.partial(self._direct, machine, emitter, stats)
-        self._socket, self._routed = socket, events.context_id
-
-    def _direct(
-        self, machine: TurnMachine, emitter: tts.AudioEmitter, stats: TurnStats, event: object
-    ) -> bool:
-        """Audio and word timings from the socket's reader straight to LiveKit when nothing
-        waits in the inbox ahead of them (so order holds): no task switch per chunk, the
-        largest CPU cost per second of audio (issue 12). Anything else takes the inbox."""
-        if (
-            not isinstance(event, _DIRECT_EVENTS)
-            or machine.state not in LIVE_STATES
-            or not self._inbox.empty()
-        ):
-            return False
-        for out in machine.server(event, _now()):
-            self._emit(out, emitter, stats)
-        if isinstance(event, protocol.FlushDone):  # the one that can bring a deadline nearer
-            deadline, waiting = machine.next_deadline(), self._waiting_until
-            if deadline is not None and (waiting is None or deadline < waiting):
-                self._inbox.put_nowait((None, _WAKE))  # the last receipt: done may not come
-        return True
+            log_turn(stats)
 
     def _turn_config(self) -> TurnConfig:
         options = self._context_options
-        return TurnConfig(
-            options=options,
-            timeout=self._conn_options.timeout,
-            receipts=options.max_buffer_delay_ms == 0,
+        receipts = options.max_buffer_delay_ms == 0 and self._opts.api_version >= (
+            FIRST_RECEIPTS_VERSION
         )
+        return TurnConfig(options=options, timeout=self._conn_options.timeout, receipts=receipts)
 
     def _chunker(self) -> TextChunker | TokenizerChunker:
         tokenizer = self._host._tokenizer
@@ -208,31 +144,78 @@ class SynthesizeStream(tts.SynthesizeStream):
     async def _drive(
         self, machine: TurnMachine, inbox: Inbox, emitter: tts.AudioEmitter, stats: TurnStats
     ) -> None:
-        while not machine.finished:
-            deadline = self._waiting_until = machine.next_deadline()
-            try:
-                if not inbox.empty():
-                    # queued events first, with no timer: an audio chunk costs no task or
-                    # timer of its own (issue 12: CPU per stream)
-                    context_id, item = inbox.get_nowait()
-                elif deadline is None:
-                    context_id, item = await inbox.get()
-                else:
-                    # asyncio.timeout, not wait_for: no extra task per event
-                    async with asyncio.timeout(max(0.0, deadline - _now())):
+        """Feed the machine one inbox item at a time. The clock is a timer that posts a tick
+        into the same inbox; it is re-armed only when the machine's deadline moves earlier
+        (a tick that comes early changes nothing), so a chunk costs no timer of its own."""
+        loop, timer, armed = asyncio.get_running_loop(), None, math.inf
+        try:
+            while not machine.finished:
+                if inbox.empty():
+                    deadline = machine.next_deadline()
+                    if deadline is not None and deadline < armed:
+                        if timer is not None:
+                            timer.cancel()
+                        timer = loop.call_at(deadline, inbox.put_nowait, (None, _TICK))
+                        armed = deadline
+                    self._idle = machine  # audio may take the direct path meanwhile
+                    try:
                         context_id, item = await inbox.get()
-            except TimeoutError:
-                outputs = machine.tick(_now(), self._socket.last_frame_at)
-            else:
+                    finally:
+                        self._idle = None
+                else:  # a burst of chunks costs one wake-up of this task, not one each
+                    context_id, item = inbox.get_nowait()
                 if context_id is not None and context_id != machine.context_id:
                     continue  # an earlier context of this turn: already cancelled
+                if item is _TICK:
+                    armed = math.inf
                 outputs = self._dispatch(machine, item)
-            await self._act(machine, outputs, emitter, stats)
+                if len(outputs) == 1 and type(outputs[0]) is ops.Audio:
+                    self._emit(outputs[0], emitter, stats)  # most items: one chunk of audio
+                else:
+                    await self._act(machine, outputs, emitter, stats)
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+    def _direct(self, emitter: tts.AudioEmitter, stats: TurnStats, event: object) -> bool:
+        """The one exception to "the loop drives the machine" (issue 19, measured in
+        benchmarks/README.md: a task wake-up per chunk was the largest CPU cost per stream).
+        While the loop waits on an empty inbox, an audio chunk of the current context is fed
+        to the machine right here in the reader, exactly as the loop would feed it: nothing
+        is queued ahead of it, and audio only ever leads STREAMING to STREAMING and ENDING
+        to ENDING with outputs that need no waiting (audio, word timings, a warning), so the
+        loop's state and deadline stay valid. Anything else returns False: the inbox."""
+        machine = self._idle
+        if (
+            machine is None
+            or type(event) is not protocol.Chunk
+            or event.context_id != machine.context_id
+            or not self._inbox.empty()
+        ):
+            return False
+        for out in self._dispatch(machine, event):
+            self._emit(out, emitter, stats)
+        return True
 
     def _dispatch(self, machine: TurnMachine, item: Any) -> list[ops.Output]:
+        """One inbox item into the machine. A bug of ours ends this turn, never the socket."""
+        try:
+            return self._feed_machine(machine, item)
+        except (APIError, asyncio.CancelledError):
+            raise
+        except Exception as exc:
+            logger.exception("handling a Cartesia turn event failed")
+            self._act_now(machine.abort())
+            error = APIError(f"handling a Cartesia event failed: {type(exc).__name__}")
+            error.retryable = False
+            raise error from exc
+
+    def _feed_machine(self, machine: TurnMachine, item: Any) -> list[ops.Output]:
         now = _now()
-        if item is _WAKE:
-            return []
+        if type(item) is protocol.Chunk:
+            return machine.server(item, now)
+        if item is _TICK:
+            return machine.tick(now, self._socket.last_frame_at)
         if item is _INPUT_ENDED:
             return machine.end_input(now)
         if isinstance(item, str):
@@ -240,9 +223,10 @@ class SynthesizeStream(tts.SynthesizeStream):
         if isinstance(item, self._FlushSentinel):
             return machine.flush(now)
         if isinstance(item, APIConnectionError):
-            return machine.socket_lost(item, now)
-        if isinstance(item, APIError):
-            return machine.abort(item)
+            return machine.socket_lost(item.message, now)
+        if isinstance(item, APIError):  # the reader could not handle a frame: not retryable
+            self._act_now(machine.abort())
+            raise item
         return machine.server(item, now)
 
     async def _act(
@@ -257,6 +241,10 @@ class SynthesizeStream(tts.SynthesizeStream):
             if isinstance(out, ops.Send):
                 if lost is None:
                     try:
+                        if out.context_id != self._routed:
+                            self._routed = out.context_id
+                            route = self._socket.open_context(out.context_id, self._inbox)
+                            route.direct = functools.partial(self._direct, emitter, stats)
                         await self._socket.send(out.frame)
                     except APIConnectionError as exc:
                         lost = exc  # the machine re-sends what it has not heard
@@ -273,11 +261,11 @@ class SynthesizeStream(tts.SynthesizeStream):
                     emitter.start_segment(segment_id=stats.context_id)
                     emitter.push(b"\x00\x00" * (self._opts.sample_rate // 100))
             elif isinstance(out, ops.Failed):
-                raise out.error
+                raise _livekit_error(out.failure)
             else:
                 self._emit(out, emitter, stats)
         if lost is not None and not machine.finished:
-            await self._act(machine, machine.socket_lost(lost, _now()), emitter, stats)
+            await self._act(machine, machine.send_failed(lost.message, _now()), emitter, stats)
 
     def _emit(self, out: ops.Output, emitter: tts.AudioEmitter, stats: TurnStats) -> None:
         """An output that needs no waiting: audio, word timings, routing, warnings."""
@@ -286,6 +274,7 @@ class SynthesizeStream(tts.SynthesizeStream):
                 emitter.start_segment(segment_id=stats.context_id)
                 stats.first_audio_at = time.perf_counter()
                 stats.first_step_time_ms = out.step_time
+                self._host.pool.mark_healthy()  # audio: the service works (closes the breaker)
             stats.audio_bytes += len(out.pcm)
             emitter.push(out.pcm)
         elif isinstance(out, ops.Words):
@@ -295,7 +284,7 @@ class SynthesizeStream(tts.SynthesizeStream):
                 )
         elif isinstance(out, ops.Phonemes):
             self.phoneme_timestamps.extend(out.items)
-        elif isinstance(out, ops.Release | ops.Cancel | ops.Warn | ops.Log):
+        elif isinstance(out, ops.Release | ops.Cancel | ops.Linger | ops.Warn | ops.Log):
             self._act_now([out])
         else:
             raise TypeError(f"{type(out).__name__} needs the turn's loop")
@@ -303,11 +292,15 @@ class SynthesizeStream(tts.SynthesizeStream):
     def _act_now(self, outputs: list[ops.Output]) -> None:
         """The outputs that need no waiting (also from a ``finally`` of a cancelled task)."""
         for out in outputs:
-            if isinstance(out, ops.Release | ops.Cancel):
-                if out.context_id == self._routed:
-                    self._routed = None
+            if isinstance(out, ops.Release | ops.Cancel | ops.Linger):
+                if out.context_id != self._routed:
+                    continue  # never routed: nothing was sent on it
+                self._routed = None
                 if isinstance(out, ops.Cancel):
                     self._socket.cancel(out.context_id)
+                elif isinstance(out, ops.Linger):  # the turn is over: its inbox is not read
+                    queued = [item for cid, item in _drain(self._inbox) if cid == out.context_id]
+                    self._socket.linger(out.context_id, DONE_WAIT_S, queued)
                 else:
                     self._socket.release(out.context_id, completed=out.completed)
                     if out.completed:
@@ -320,40 +313,46 @@ class SynthesizeStream(tts.SynthesizeStream):
     async def _reconnect(
         self, machine: TurnMachine, out: ops.Reconnect, emitter: tts.AudioEmitter, stats: TurnStats
     ) -> None:
+        """A socket for the resumed context, with the backoff and budget of a fresh turn."""
+        pool, options = self._host.pool, self._conn_options
         if out.replace_socket:
-            self._host.pool.discard(self._socket)  # never hand a silent socket out again
-        try:
-            socket, _ = await self._host.pool.acquire(self._conn_options.timeout, self._ticket)
-        except APIError as exc:
-            await self._act(machine, machine.abort(exc), emitter, stats)
-            return
-        self._route(socket, machine, emitter, stats)
+            pool.discard(self._socket)  # never hand a silent or broken socket out again
+        for attempt in range(options.max_retry + 1):
+            try:
+                self._socket, _ = await pool.acquire(options.timeout, self._ticket)
+                break
+            except APIError as exc:
+                if not exc.retryable or attempt == options.max_retry:
+                    self._act_now(machine.abort())
+                    raise
+                logger.info(
+                    "resume: connecting to Cartesia failed (%s); retrying",
+                    exc.message,
+                    extra={"attempt": attempt + 1},
+                )
+                await asyncio.sleep(options._interval_for_retry(attempt))  # LiveKit's backoff
         await self._act(machine, machine.connected(_now()), emitter, stats)
-
-    def _log_turn(self, stats: TurnStats) -> None:
-        extra: dict[str, Any] = {
-            "context_id": stats.context_id,
-            "socket_reused": stats.socket_reused,
-            "chunks_sent": stats.chunks_sent,
-            "resumes": stats.resumes,
-            "cancelled": stats.cancelled,
-            "done": stats.done,
-        }
-        if stats.time_to_first_audio is not None:
-            extra["time_to_first_audio_ms"] = round(stats.time_to_first_audio * 1000, 1)
-        if stats.first_step_time_ms is not None:
-            extra["server_step_time_ms"] = round(stats.first_step_time_ms, 1)
-        ttfa = extra.get("time_to_first_audio_ms")
-        logger.info(  # the figures in the text too: plain logging does not print ``extra``
-            "Cartesia turn finished: context %s, first audio %s, %d chunks, %d resumes%s",
-            stats.context_id,
-            f"{ttfa} ms" if ttfa is not None else "none",
-            stats.chunks_sent,
-            stats.resumes,
-            ", cancelled" if stats.cancelled else "" if stats.done else ", no done",
-            extra=extra,
-        )
 
 
 def _now() -> float:
     return time.monotonic()
+
+
+def _drain(inbox: Inbox) -> list[tuple[str | None, Any]]:
+    items = []
+    while not inbox.empty():
+        items.append(inbox.get_nowait())
+    return items
+
+
+def _livekit_error(failure: ops.Failure) -> APIError:
+    """The machine's failure as the LiveKit error its retry logic and users expect."""
+    if failure.kind == "server":
+        return protocol.error_from_event(failure.event)
+    if failure.kind == "timeout":
+        return APITimeoutError(failure.message)
+    if failure.kind == "input":  # LiveKit's retry would feed the same text to the same code
+        error = APIError(failure.message)
+        error.retryable = False
+        return error
+    return APIConnectionError(failure.message)

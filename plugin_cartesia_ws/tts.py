@@ -133,6 +133,7 @@ class TTS(tts.TTS):
         )
         self._session = http_session
         self._own_session: aiohttp.ClientSession | None = None
+        self._job_session: aiohttp.ClientSession | None = None  # LiveKit's, for this job
         self._tokenizer = tokenizer  # given: it decides the sentences, as in the official plugin
         if text_pacing:
             logger.warning(
@@ -140,7 +141,10 @@ class TTS(tts.TTS):
                 "when text is sent (see docs/plugin.md, Chunking policies)"
             )
         self._pool = SocketPool(
-            self._connect, idle_refresh_s=idle_refresh_s, policy=reconnect_policy
+            self._connect,
+            idle_refresh_s=idle_refresh_s,
+            policy=reconnect_policy,
+            may_reconnect=self._session_open,
         )
         self._streams: weakref.WeakSet[SynthesizeStream | ChunkedStream] = weakref.WeakSet()
         self._warn_once = WarnOnce()
@@ -178,11 +182,18 @@ class TTS(tts.TTS):
         if self._session is not None:
             return self._session
         try:
-            return utils.http_context.http_session()
+            self._job_session = utils.http_context.http_session()
+            return self._job_session
         except RuntimeError:  # outside a job (tests, scripts): our own session
             if self._own_session is None or self._own_session.closed:
                 self._own_session = aiohttp.ClientSession()
             return self._own_session
+
+    def _session_open(self) -> bool:
+        """False once the session our sockets used is closed: LiveKit closes a job's when
+        the job ends, and a background reconnect would open a socket nobody closes."""
+        used = self._session or self._job_session or self._own_session
+        return used is None or not used.closed
 
     async def _connect(self, timeout: float) -> CartesiaSocket:
         headers = {

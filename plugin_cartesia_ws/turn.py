@@ -1,77 +1,127 @@
-"""One agent turn as a pure state machine: text, server events and clock ticks in; frames to
-send, audio and word timings to emit, "resume now", the end of the turn out.
+"""One agent turn as a pure state machine, as h11 and wsproto build theirs: every state has a
+name, every legal (state, event) pair sits in ``TRANSITIONS`` with the states it may lead to,
+and an illegal event raises ``TurnStateError``. No sockets, no asyncio, no clock, no LiveKit:
+``stream.SynthesizeStream`` is the one task that feeds it and carries out its outputs.
 
-No sockets, no asyncio: ``stream.SynthesizeStream`` moves bytes and time around it, and every
-failure order (a drop during an LLM pause, timings before their audio, a stall on one context
-of a shared socket, a barge-in while resuming) is a sequence of calls a test can replay.
+Two ends of a turn. The listener's end (state DONE): every sample has arrived, proven by
+``done`` or by receipts in lockstep once the input ended (``receipts.ReceiptLedger``); the
+stream ends for LiveKit at once. The protocol's end: a context that got no ``done`` lingers
+on the socket (``Linger``) until it comes, and is cancelled quietly if it never does.
 
-Where the listener is: a word timing is emitted only once its audio has been pushed (timings
-may arrive before or after their audio; neither is documented). With ``receipts`` (chunking
-with ``max_buffer_delay_ms: 0``, where Cartesia speaks each input as it arrives anyway) every
-chunk is followed by a flush, so each ``flush_done`` proves that all audio of the text before
-it has arrived (spec 2.6). A resume re-sends the text after the furthest point either proves
-heard, so at most one chunk is repeated even when the server sends no word timings at all;
-and once the input has ended and the last receipt is in, all audio is known to be in without
-waiting the whole timeout for a ``done`` that may never come.
+Where the listener is: a word timing is emitted once its audio has been pushed. A resume
+re-sends the reply from the furthest point that word timings or believed receipts prove
+heard, as one contiguous slice of the reply (its own spaces: no fused words).
 
-Over 400 lines on purpose: the states and every transition are read together, as in
-wsproto; the outputs live in ``turn_outputs``.
+Over 400 lines on purpose: the table and the handlers are read together.
 """
 
 from __future__ import annotations
 
 import binascii
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
-from itertools import takewhile
-
-from cartesia.types.generation_request_param import GenerationRequestParam
-from livekit.agents import APIConnectionError, APIError, APITimeoutError
+from typing import Any, TypeVar, cast
 
 from . import protocol
-from .alignment import TimedWord, TranscriptAligner
-from .audio import bytes_per_sample, decode_to_s16
+from . import turn_outputs as ops
+from .alignment import HeardWords, TimedWord
+from .audio import PcmJoiner
 from .boundaries import is_speakable
 from .chunking import TextChunker, TokenizerChunker
-from .turn_outputs import (
-    Audio,
-    Cancel,
-    Failed,
-    Finished,
-    Log,
-    Output,
-    Phonemes,
-    Reconnect,
-    Release,
-    Send,
-    TextStarted,
-    Warn,
-    Words,
-)
+from .receipts import ReceiptLedger, Trust
+from .turn_outputs import Failure, Output
 
 MAX_RESUMES = 2  # per turn; then the turn fails with a clear, retryable error
 FIRST_WORD_MAX_S = 1.5  # audio after which a context without timings or receipts is lost
-DONE_GRACE_S = 0.25  # after the last receipt of an ended input, how long a done may take
 _EPS = 1e-3
 
 
 class State(Enum):
-    OPENING = "opening"  # no text sent yet in this context
-    STREAMING = "streaming"  # text going out, input open
-    ENDING = "ending"  # input ended and the end frame sent: audio owed
-    RESUMING = "resuming"  # waiting for a socket to continue in a new context
-    DONE = "done"
+    OPENING = "opening"  # the current context has no text yet; input open
+    STREAMING = "streaming"  # text sent on the context; input open
+    ENDING = "ending"  # input ended, end frame sent: audio owed, completion not yet proven
+    RESUMING = "resuming"  # waiting for a socket to go on in a new context
+    DONE = "done"  # the listener's end: every sample arrived (done, or receipts in step)
     FAILED = "failed"
     CANCELLED = "cancelled"
 
 
-TERMINAL = frozenset({State.DONE, State.FAILED, State.CANCELLED})
-LIVE_STATES = (State.STREAMING, State.ENDING)  # where server events other than errors are legal
+class Event(Enum):
+    TEXT = "text"  # LiveKit's side
+    FLUSH = "flush"
+    END_INPUT = "end_input"
+    CANCEL = "cancel"
+    AUDIO = "audio"  # the server's events for the current context
+    WORDS = "words"
+    PHONEMES = "phonemes"
+    RECEIPT = "receipt"
+    DONE = "done"
+    ERROR = "error"
+    LOST = "lost"  # the socket died
+    SEND_FAILED = "send_failed"  # a send failed: that socket is never used again
+    CONNECTED = "connected"  # the socket a Reconnect asked for is ready
+    TICK = "tick"  # a deadline passed
+    ABORT = "abort"  # the I/O gave up (no socket within the budget)
+
+
+OPENING, STREAMING, ENDING, RESUMING = State.OPENING, State.STREAMING, State.ENDING, State.RESUMING
+DONE, FAILED, CANCELLED = State.DONE, State.FAILED, State.CANCELLED
+TERMINAL = frozenset({DONE, FAILED, CANCELLED})
+_SERVER_EVENTS = (Event.AUDIO, Event.WORDS, Event.PHONEMES, Event.RECEIPT)
+_ROWS: tuple[tuple[tuple[State, ...], tuple[Event, ...], tuple[State, ...]], ...] = (
+    # from                          events                              to
+    ((OPENING,), (Event.TEXT, Event.FLUSH), (OPENING, STREAMING, FAILED)),
+    ((STREAMING,), (Event.TEXT, Event.FLUSH), (STREAMING, FAILED)),
+    ((RESUMING,), (Event.TEXT, Event.FLUSH, Event.END_INPUT), (RESUMING, FAILED)),
+    ((OPENING, STREAMING), (Event.END_INPUT,), (ENDING, DONE, FAILED)),
+    ((STREAMING,), _SERVER_EVENTS, (STREAMING,)),
+    ((ENDING,), _SERVER_EVENTS, (ENDING, DONE)),  # a receipt may prove the end
+    ((STREAMING,), (Event.DONE,), (OPENING,)),  # the server closed it: next text, new context
+    ((ENDING,), (Event.DONE,), (DONE,)),
+    ((OPENING, STREAMING, ENDING), (Event.ERROR,), (FAILED,)),
+    ((OPENING, STREAMING, ENDING), (Event.LOST, Event.SEND_FAILED), (RESUMING, DONE, FAILED)),
+    ((RESUMING,), (Event.CONNECTED,), (OPENING, STREAMING, ENDING, DONE, FAILED)),
+    ((OPENING,), (Event.TICK,), (OPENING, STREAMING, FAILED)),  # the chunker's deadline
+    ((STREAMING,), (Event.TICK,), (STREAMING, RESUMING, FAILED)),  # ... or a stall
+    ((ENDING,), (Event.TICK,), (ENDING, RESUMING, DONE, FAILED)),
+    ((RESUMING, *TERMINAL), (Event.TICK,), ()),  # nothing is timed here: unchanged
+    ((OPENING, STREAMING, ENDING, RESUMING), (Event.CANCEL,), (CANCELLED,)),
+    ((OPENING, STREAMING, ENDING, RESUMING), (Event.ABORT,), (FAILED,)),
+    (tuple(TERMINAL), (Event.CANCEL, Event.ABORT), ()),  # the turn is over: unchanged
+)
+TRANSITIONS: dict[tuple[State, Event], frozenset[State]] = {
+    (state, event): frozenset(to) for src, events, to in _ROWS for state in src for event in events
+}
+assert len(TRANSITIONS) == sum(len(src) * len(ev) for src, ev, _ in _ROWS), "a pair twice"
+AUDIO_STATES = frozenset(s for (s, e) in TRANSITIONS if e is Event.AUDIO)
+_Handler = TypeVar("_Handler", bound=Callable[..., list[Output]])
 
 
 class TurnStateError(RuntimeError):
     """An input that is illegal in the machine's current state (a bug in the caller)."""
+
+
+def _transition(event: Event) -> Callable[[_Handler], _Handler]:
+    """Run a handler only where ``TRANSITIONS`` allows ``event``, and check where it led."""
+
+    def wrap(handler: _Handler) -> _Handler:
+        @functools.wraps(handler)
+        def checked(self: TurnMachine, *args: Any, **kwargs: Any) -> list[Output]:
+            allowed = TRANSITIONS.get((self.state, event))
+            if allowed is None:
+                raise TurnStateError(f"{event.value} is illegal in state {self.state.value}")
+            if not allowed:
+                return []  # a row that changes nothing (a tick while resuming, ...)
+            before, outputs = self.state, handler(self, *args, **kwargs)
+            if self.state not in allowed:
+                raise AssertionError(f"{before.value} --{event.value}--> {self.state.value}")
+            return outputs
+
+        return cast(_Handler, checked)
+
+    return wrap
 
 
 @dataclass(frozen=True)
@@ -92,37 +142,30 @@ class _Context:
 
     id: str
     time_offset: float  # audio of the turn before this context, in seconds
+    ledger: ReceiptLedger
     now: float
-    aligner: TranscriptAligner = field(default_factory=TranscriptAligner)
+    pcm: PcmJoiner
+    words: HeardWords = field(default_factory=HeardWords)
     opened: bool = False  # a frame went out: the server knows it
-    flushes: list[int] = field(default_factory=list)  # flush k -> len(sent) at that flush
-    receipt: int = 0  # chars of sent text whose audio has all arrived (flush_done)
-    receipts_valid: bool = True
     pushed_s: float = 0.0
-    held: list[tuple[TimedWord, int]] = field(default_factory=list)  # (word, text end offset)
-    aligned_to: int = 0  # text offset after the last aligned word
-    word_heard: int = 0  # text offset after the last emitted word
-    any_words: bool = False
-    carry: bytes = b""  # a partial sample, completed by the next chunk
-    last_send_at: float = -1.0
+    last_send_at: float = -1.0  # text or end frame (a flush alone owes no audio)
     last_event_at: float = 0.0
-    all_in_at: float | None = None
 
     def __post_init__(self) -> None:
         self.last_event_at = self.now
 
     @property
     def sent(self) -> str:
-        return self.aligner.sent_text
+        return self.words.sent
 
     def heard(self) -> int:
-        return max(self.word_heard, self.receipt if self.receipts_valid else 0)
+        return max(self.words.heard, self.ledger.proven)
 
 
 class TurnMachine:
-    """A turn: ``text``/``flush``/``end_input`` from LiveKit, ``server`` events and
-    ``socket_lost`` from the socket, ``tick`` at ``next_deadline()``, ``cancel`` on barge-in;
-    each returns the outputs to act on, in order."""
+    """A turn: ``text``/``flush``/``end_input``/``cancel`` from LiveKit, ``server`` events,
+    ``socket_lost``/``send_failed``/``connected`` from the socket, ``tick`` at
+    ``next_deadline()``; each returns the outputs to act on, in order."""
 
     def __init__(
         self,
@@ -133,20 +176,18 @@ class TurnMachine:
     ) -> None:
         self.config = config
         self.turn_id = turn_id
-        self.state = State.OPENING
+        self.state = OPENING
         self.resumes = 0
+        self.contexts = 0
         self.chunks_sent = 0
         self.audio_started = False
         self.done_received = False
         self._chunker = chunker
-        self._width = bytes_per_sample(config.options.encoding)
         self._bytes_per_s = 2 * config.options.sample_rate  # of the s16 we emit
-        self._s16 = config.options.encoding == "pcm_s16le"  # what LiveKit takes: no decoding
-        self._ctx = _Context(turn_id, 0.0, now)
+        self._ctx = self._new_context(0.0, now)
         self._input_ended = False
         self._sent_any = False  # in the whole turn
-        self._pending: list[str] = []  # chunks made while resuming
-        self._resend = ""
+        self._backlog = ""  # while RESUMING: the reply from the last heard point, unsent
 
     @property
     def context_id(self) -> str:
@@ -156,157 +197,174 @@ class TurnMachine:
     def finished(self) -> bool:
         return self.state in TERMINAL
 
+    @property
+    def receipts(self) -> Trust:
+        return self._ctx.ledger.trust
+
     # ------------------------------------------------------------ LiveKit's side
+    @_transition(Event.TEXT)
     def text(self, token: str, now: float) -> list[Output]:
-        self._require(State.OPENING, State.STREAMING, State.RESUMING, what="text")
         return self._chunked(lambda: self._chunker.push(token, now), now)
 
+    @_transition(Event.FLUSH)
     def flush(self, now: float) -> list[Output]:
         """LiveKit's flush: send what the chunker holds and ask the server to speak it now."""
-        self._require(State.OPENING, State.STREAMING, State.RESUMING, what="flush")
         outputs = self._chunked(self._chunker.flush, now)
-        if self.state is State.STREAMING and self._ctx.opened:
-            outputs += self._flush_frame(now)
+        buffering = self.config.options.max_buffer_delay_ms > 0  # the server holds text
+        if self.state is STREAMING and (buffering or self._ctx.ledger.asking):
+            outputs += self._flush_frame()
         return outputs
 
+    @_transition(Event.END_INPUT)
     def end_input(self, now: float) -> list[Output]:
-        self._require(State.OPENING, State.STREAMING, State.RESUMING, what="end_input")
         outputs = self._chunked(self._chunker.flush, now)
         if self.finished:
             return outputs
         self._input_ended = True
-        if self.state is State.RESUMING:
+        if self.state is RESUMING:
             return outputs  # connected() ends the new context
-        if not self._sent_any:
-            return outputs + [Release(self._ctx.id), *self._finish(nothing_said=True)]
-        if not self._ctx.opened:  # resumed with nothing left to say, and nothing came since
-            return outputs + [Release(self._ctx.id), *self._finish()]
-        return outputs + self._end_frames(now)
+        if not self._ctx.opened:  # nothing said at all, or nothing since a resume
+            return outputs + [ops.Release(self._ctx.id), *self._finish(not self._sent_any)]
+        return outputs + self._end_frames(now) + self._settle()
 
+    @_transition(Event.CANCEL)
     def cancel(self) -> list[Output]:
         """Barge-in (or the loop is going away): stop what the server is doing for us."""
-        if self.finished:
-            return []
-        self.state = State.CANCELLED
-        ctx = self._ctx
-        return [Cancel(ctx.id) if ctx.opened else Release(ctx.id)]
+        self.state = CANCELLED
+        return [self._close()]
 
-    def abort(self, error: APIError) -> list[Output]:
-        """The I/O around the turn failed (e.g. no socket to resume on)."""
-        if self.finished:
-            return []
-        return self._fail(error)
+    @_transition(Event.ABORT)
+    def abort(self) -> list[Output]:
+        """The I/O around the turn gave up (no socket within the budget); it raises its error."""
+        self.state = FAILED
+        return [self._close()]
 
     # ------------------------------------------------------------ the socket's side
+    @_transition(Event.CONNECTED)
     def connected(self, now: float) -> list[Output]:
         """The socket asked for by ``Reconnect`` is ready; the new context is routed."""
-        self._require(State.RESUMING, what="connected")
-        ctx = self._ctx
-        ctx.last_event_at = now
-        chunks = [self._resend] if is_speakable(self._resend) else []
-        chunks, self._pending, self._resend = chunks + self._pending, [], ""
-        self.state = State.OPENING
-        outputs = self._send_chunks(chunks, now)
+        self._ctx.last_event_at = now
+        backlog, self._backlog = self._backlog.lstrip(), ""
+        self.state = OPENING
+        outputs = self._send_chunks([backlog] if is_speakable(backlog) else [], now)
         if self._input_ended:
-            if not ctx.opened:
-                return outputs + [Release(ctx.id), *self._finish()]
+            if not self._ctx.opened:
+                return outputs + [ops.Release(self._ctx.id), *self._finish()]
             outputs += self._end_frames(now)
         return outputs
 
-    def socket_lost(self, error: APIConnectionError, now: float) -> list[Output]:
-        self._require(State.OPENING, State.STREAMING, State.ENDING, what="socket_lost")
-        return self._resume(error, now, replace=False)
+    @_transition(Event.LOST)
+    def socket_lost(self, message: str, now: float) -> list[Output]:
+        return self._resume(Failure("connection", message), now, replace=False)
+
+    @_transition(Event.SEND_FAILED)
+    def send_failed(self, message: str, now: float) -> list[Output]:
+        return self._resume(Failure("connection", message), now, replace=True)
 
     def server(self, event: object, now: float) -> list[Output]:
         """One parsed server event; events of earlier contexts of the turn are ignored."""
         ctx = self._ctx
-        if (
-            type(event) is protocol.Chunk
-            and self.state in LIVE_STATES
-            and event.context_id == ctx.id
-        ):
-            ctx.last_event_at = now  # the hot path, once per audio chunk: no more checks
-            return self._audio(event)
+        if type(event) is protocol.Chunk and self.state in AUDIO_STATES:
+            if event.context_id == ctx.id:  # the hot path, once per audio chunk
+                ctx.last_event_at = now
+                return self._audio(event)
         if getattr(event, "context_id", None) not in (ctx.id, None):
             return []
-        if isinstance(event, protocol.Error):
-            self._require(State.OPENING, *LIVE_STATES, what="an error event")
-            ctx.opened = False  # an error ends the context at the server
-            return self._fail(protocol.error_from_event(event))
-        self._require(*LIVE_STATES, what=f"a {type(event).__name__} event")
+        handler = _SERVER_HANDLERS.get(type(event))
+        if handler is None:
+            return []
         ctx.last_event_at = now
-        if isinstance(event, protocol.Chunk):
-            return self._audio(event)
-        if isinstance(event, protocol.Timestamps):
-            wt = event.word_timestamps
-            if wt is not None:
-                words = ctx.aligner.align(list(wt.words), list(wt.start), list(wt.end))
-                for word in words:
-                    ctx.aligned_to += len(word.text)
-                    ctx.held.append((word, ctx.aligned_to))
-                ctx.any_words = ctx.any_words or bool(words)
-            return self._release_words(ctx.pushed_s + _EPS)
-        if isinstance(event, protocol.PhonemeTimestamps):
-            pt = event.phoneme_timestamps
-            if pt is None:
-                return []
-            shift = ctx.time_offset
-            items = zip(pt.phonemes, pt.start, pt.end, strict=False)
-            return [Phonemes(tuple((p, s + shift, e + shift) for p, s, e in items))]
-        if isinstance(event, protocol.FlushDone):
-            return self._receipt(event.flush_id, now)
-        if isinstance(event, protocol.Done):
-            self.done_received = True
-            return [*self._release_words(None), Release(ctx.id, completed=True), *self._finish()]
-        return []
+        return handler(self, event, now)
+
+    @_transition(Event.AUDIO)
+    def _on_audio(self, event: protocol.Chunk, now: float) -> list[Output]:
+        return self._audio(event)
+
+    @_transition(Event.WORDS)
+    def _on_words(self, event: protocol.Timestamps, now: float) -> list[Output]:
+        ctx, wt = self._ctx, event.word_timestamps
+        if wt is not None:
+            ctx.words.timed(list(wt.words), list(wt.start), list(wt.end))
+        return self._release_words(ctx.pushed_s + _EPS)
+
+    @_transition(Event.PHONEMES)
+    def _on_phonemes(self, event: protocol.PhonemeTimestamps, now: float) -> list[Output]:
+        pt, shift = event.phoneme_timestamps, self._ctx.time_offset
+        if pt is None:
+            return []
+        items = zip(pt.phonemes, pt.start, pt.end, strict=False)
+        return [ops.Phonemes(tuple((p, s + shift, e + shift) for p, s, e in items))]
+
+    @_transition(Event.RECEIPT)
+    def _on_receipt(self, event: protocol.FlushDone, now: float) -> list[Output]:
+        self._ctx.ledger.receipt(event.flush_id)
+        return self._settle()
+
+    @_transition(Event.DONE)
+    def _on_done(self, event: protocol.Done, now: float) -> list[Output]:
+        ctx = self._ctx
+        self.done_received = True
+        outputs = [*self._release_words(None), ops.Release(ctx.id, completed=True)]
+        if self.state is ENDING:
+            return outputs + self._finish()
+        # the server ended the context while our input is open: go on in a new one
+        self._ctx = self._new_context(ctx.time_offset + ctx.pushed_s, now)
+        self.state = OPENING
+        return outputs
+
+    @_transition(Event.ERROR)
+    def _on_error(self, event: protocol.Error, now: float) -> list[Output]:
+        self._ctx.opened = False  # an error ends the context at the server
+        return self._fail(Failure("server", "Cartesia sent an error", event))
 
     # ------------------------------------------------------------ the clock
     def next_deadline(self) -> float | None:
-        if self.finished or self.state is State.RESUMING:
+        if self.finished or self.state is RESUMING:
             return None
         deadlines = []
         if not self._input_ended:
             deadlines.append(self._chunker.next_deadline())
-        ctx = self._ctx
-        if ctx.all_in_at is not None:
-            deadlines.append(ctx.all_in_at + DONE_GRACE_S)
         if self._owed():
+            ctx = self._ctx
             deadlines.append(max(ctx.last_send_at, ctx.last_event_at) + self.config.stall_after)
         return min((d for d in deadlines if d is not None), default=None)
 
+    @_transition(Event.TICK)
     def tick(self, now: float, socket_heard_at: float = 0.0) -> list[Output]:
         """Time passed. ``socket_heard_at``: the socket's last frame of any context, so a
         stall of this context alone does not take a healthy shared socket down."""
-        if self.finished or self.state is State.RESUMING:
-            return []
         outputs: list[Output] = []
         if not self._input_ended:
             outputs += self._chunked(lambda: self._chunker.poll(now), now)
         ctx = self._ctx
-        if self.finished or self.state is State.RESUMING:
-            return outputs
-        if ctx.all_in_at is not None and now >= ctx.all_in_at + DONE_GRACE_S:
-            return outputs + self._finish_without_done("every receipt arrived")
         since = max(ctx.last_send_at, ctx.last_event_at)
-        if self._owed() and now >= since + self.config.stall_after:
-            error = APITimeoutError(
-                f"Cartesia sent nothing for {self.config.timeout:.1f}s while audio was owed"
-            )
-            return outputs + self._resume(error, now, replace=socket_heard_at <= since)
-        return outputs
+        if self.finished or not self._owed() or now < since + self.config.stall_after:
+            return outputs
+        timeout = self.config.timeout
+        failure = Failure(
+            "timeout", f"Cartesia sent nothing for {timeout:.1f}s while audio was owed"
+        )
+        return outputs + self._resume(failure, now, replace=socket_heard_at <= since)
 
     # ------------------------------------------------------------ internals
-    def _require(self, *states: State, what: str) -> None:
-        if self.state not in states:
-            raise TurnStateError(f"{what} is illegal in state {self.state.value}")
+    def _new_context(self, time_offset: float, now: float) -> _Context:
+        suffix = f"-r{self.contexts}" if self.contexts else ""
+        self.contexts += 1
+        ledger = ReceiptLedger(asked=self.config.receipts)
+        pcm = PcmJoiner(self.config.options.encoding)
+        return _Context(f"{self.turn_id}{suffix}", time_offset, ledger, now, pcm)
+
+    def _close(self) -> Output:
+        ctx = self._ctx
+        return ops.Cancel(ctx.id) if ctx.opened else ops.Release(ctx.id)
 
     def _owed(self) -> bool:
         ctx = self._ctx
-        if not ctx.opened or self.state not in (State.STREAMING, State.ENDING):
+        if not ctx.opened or self.state not in (STREAMING, ENDING):
             return False
-        if self.state is State.ENDING or ctx.last_send_at > ctx.last_event_at:
+        if self.state is ENDING or ctx.last_send_at > ctx.last_event_at:
             return True
-        return ctx.receipts_valid and bool(ctx.flushes) and ctx.receipt < ctx.flushes[-1]
+        return ctx.ledger.awaited
 
     def _chunked(self, make: Callable[[], list[str]], now: float) -> list[Output]:
         """Chunks from the chunking policy (or a user's tokenizer), sent or kept for a resume.
@@ -314,11 +372,11 @@ class TurnMachine:
         try:
             chunks = make()
         except Exception as exc:
-            error = APIError(f"preparing the text failed: {type(exc).__name__}: {exc}")
-            error.retryable = False  # LiveKit's retry would feed the same text to the same code
-            return self._fail(error)
-        if self.state is State.RESUMING:
-            self._pending += chunks
+            return self._fail(
+                Failure("input", f"preparing the text failed: {type(exc).__name__}: {exc}")
+            )
+        if self.state is RESUMING:
+            self._backlog += "".join(chunks)
             return []
         return self._send_chunks(chunks, now)
 
@@ -326,145 +384,111 @@ class TurnMachine:
         ctx, outputs = self._ctx, list[Output]()
         for chunk in chunks:
             if not self._sent_any:
-                outputs.append(TextStarted())
-            outputs.append(Send(protocol.generation_frame(self._base(), chunk)))
-            ctx.aligner.add_sent_text(chunk)
+                outputs.append(ops.TextStarted())
+            outputs.append(self._send(protocol.generation_frame(self._base(), chunk)))
+            ctx.words.aligner.add_sent_text(chunk)
             ctx.opened = self._sent_any = True
             ctx.last_send_at = now
             self.chunks_sent += 1
-            self.state = State.STREAMING
-            if self.config.receipts:
-                outputs += self._flush_frame(now)
+            self.state = STREAMING
+            if ctx.ledger.asking:
+                outputs += self._flush_frame()
         return outputs
 
-    def _flush_frame(self, now: float) -> list[Output]:
-        ctx = self._ctx
-        if ctx.flushes and ctx.flushes[-1] == len(ctx.sent):
-            return []  # that text is flushed already
-        ctx.flushes.append(len(ctx.sent))
-        ctx.last_send_at = now
-        return [Send(protocol.flush_frame(self._base()))]
+    def _flush_frame(self) -> list[Output]:
+        if not self._ctx.opened or not self._ctx.ledger.flushed(len(self._ctx.sent)):
+            return []  # nothing sent, or that text is flushed already
+        return [self._send(protocol.flush_frame(self._base()))]
 
     def _end_frames(self, now: float) -> list[Output]:
-        outputs = self._flush_frame(now) if self.config.receipts else []
-        self.state = State.ENDING
+        outputs = self._flush_frame() if self._ctx.ledger.asking else []
+        self.state = ENDING
         self._ctx.last_send_at = now
-        return outputs + [Send(protocol.end_frame(self._base()))]
+        return outputs + [self._send(protocol.end_frame(self._base()))]
 
-    def _base(self) -> GenerationRequestParam:
+    def _base(self) -> protocol.GenerationRequestParam:
         return self.config.options.base(self._ctx.id)
+
+    def _send(self, frame: str) -> ops.Send:
+        return ops.Send(frame, self._ctx.id)
+
+    def _settle(self) -> list[Output]:
+        """The listener's end by receipts: input ended and every receipt in step."""
+        ctx = self._ctx
+        if self.state is not ENDING or not ctx.ledger.all_in(len(ctx.sent)):
+            return []
+        return [*self._release_words(None), ops.Linger(ctx.id), *self._finish()]
 
     def _audio(self, chunk: protocol.Chunk) -> list[Output]:
         ctx = self._ctx
+        ctx.ledger.audio(chunk.flush_id)
         if not chunk.data:
             return []
         try:
             raw = protocol.decode_audio(chunk.data)  # lenient fast path, then strict
         except binascii.Error:
-            return [Warn("bad-base64", "skipped a Cartesia chunk that is not base64")]
-        if ctx.carry:
-            raw = ctx.carry + raw
-        if split := len(raw) % self._width:  # a sample split across chunks is carried
-            raw, ctx.carry = raw[:-split], raw[-split:]
-        else:
-            ctx.carry = b""
-        if not raw:
+            return [ops.Warn("bad-base64", "skipped a Cartesia chunk that is not base64")]
+        pcm = ctx.pcm.join(raw)
+        if not pcm:
             return []
-        pcm = raw if self._s16 else decode_to_s16(raw, self.config.options.encoding)
         ctx.pushed_s += len(pcm) / self._bytes_per_s
         first = not self.audio_started
         self.audio_started = True
-        audio = Audio(pcm, step_time=chunk.step_time if first else None)
-        if not ctx.held:
+        audio = ops.Audio(pcm, step_time=chunk.step_time if first else None)
+        if not ctx.words.waiting:
             return [audio]  # no word timing waits for this audio
         return [audio, *self._release_words(ctx.pushed_s + _EPS)]
 
     def _release_words(self, until: float | None) -> list[Output]:
         """Words whose audio has been pushed (all of them when ``until`` is None)."""
         ctx = self._ctx
-        ready = list(takewhile(lambda held: until is None or held[0].end <= until, ctx.held))
-        ctx.held = ctx.held[len(ready) :]
-        if until is None and ctx.any_words:
-            rest = ctx.aligner.finish()
-            ready += [(w, len(ctx.sent)) for w in rest]
-        if not ready:
+        words, shift = ctx.words.release(until), ctx.time_offset
+        if not words:
             return []
-        ctx.word_heard = ready[-1][1]
-        shift = ctx.time_offset
-        return [Words(tuple(TimedWord(w.text, w.start + shift, w.end + shift) for w, _ in ready))]
+        return [ops.Words(tuple(TimedWord(w.text, w.start + shift, w.end + shift) for w in words))]
 
-    def _receipt(self, flush_id: int | None, now: float) -> list[Output]:
-        ctx = self._ctx
-        if flush_id is None or not ctx.receipts_valid:
-            return []
-        if not 1 <= flush_id <= len(ctx.flushes):
-            ctx.receipts_valid = False  # ids that are not ours: trust word timings only
-            return []
-        ctx.receipt = max(ctx.receipt, ctx.flushes[flush_id - 1])
-        if self.state is State.ENDING and ctx.receipt >= len(ctx.sent):
-            ctx.all_in_at = now
-        return []
-
-    def _finish(self, *, nothing_said: bool = False) -> list[Output]:
+    def _finish(self, nothing_said: bool = False) -> list[Output]:
         outputs: list[Output] = []
-        if not nothing_said and self.audio_started and not self._ctx.any_words:
+        if not nothing_said and self.audio_started and not self._ctx.words.any:
             if self.config.options.word_timestamps and self.resumes == 0:
                 outputs.append(
-                    Warn(
+                    ops.Warn(
                         "no-timestamps",
                         "Cartesia sent no word timestamps; the transcript falls back to LLM text",
                     )
                 )
-        self.state = State.DONE
-        return outputs + [Finished(nothing_said=nothing_said)]
+        self.state = DONE
+        return outputs + [ops.Finished(nothing_said=nothing_said)]
 
-    def _finish_without_done(self, why: str) -> list[Output]:
-        ctx = self._ctx
-        return [
-            Log(
-                "Cartesia did not finish the context, but all of its audio arrived",
-                {"context_id": ctx.id, "reason": why},
-            ),
-            *self._release_words(None),
-            Cancel(ctx.id),
-            *self._finish(),
-        ]
+    def _fail(self, failure: Failure) -> list[Output]:
+        outputs: list[Output] = [self._close()]
+        self.state = FAILED
+        return outputs + [ops.Failed(failure)]
 
-    def _fail(self, error: APIError) -> list[Output]:
+    def _resume(self, reason: Failure, now: float, *, replace: bool) -> list[Output]:
+        """Go on in a new context (on a new socket when ``replace``), re-sending the reply
+        from the furthest point known heard."""
         ctx = self._ctx
-        outputs: list[Output] = [Cancel(ctx.id) if ctx.opened else Release(ctx.id)]
-        self.state = State.FAILED
-        return outputs + [Failed(error)]
-
-    def _resume(self, reason: APIError, now: float, *, replace: bool) -> list[Output]:
-        """Continue in a new context (on a new socket when ``replace``), re-sending the text
-        whose audio is not known to be complete."""
-        ctx = self._ctx
-        heard = ctx.heard()
         outputs: list[Output] = []
-        if ctx.held and ctx.receipts_valid:  # held words a receipt covers: their audio is in
-            covered = [w for w, end in ctx.held if end <= ctx.receipt]
-            until = covered[-1].end if covered else None
-            outputs += self._release_words(until) if until is not None else []
-        unheard = ctx.sent[heard:]
-        if self._input_ended and not is_speakable(unheard) and not self._pending:
-            return outputs + self._finish_without_done(reason.message)
-        outputs.append(Cancel(ctx.id) if ctx.opened else Release(ctx.id))
-        locatable = ctx.word_heard > 0 or (self.config.receipts and ctx.receipts_valid)
+        covered = ctx.words.covered_until(ctx.ledger.proven)  # a believed receipt: heard
+        if covered is not None:
+            outputs += self._release_words(covered)
+        unheard = ctx.sent[ctx.heard() :]
+        if self._input_ended and not is_speakable(unheard):
+            return outputs + [*self._release_words(None), self._close(), *self._finish()]
+        outputs.append(self._close())
+        locatable = ctx.words.heard > 0 or ctx.ledger.trust in (Trust.UNPROVEN, Trust.TRUSTED)
         if not locatable and ctx.pushed_s >= FIRST_WORD_MAX_S:
-            error = APIConnectionError(
-                f"{reason.message}; cannot resume mid-turn without word timestamps "
-                "or flush receipts"
-            )
-            self.state = State.FAILED
-            return outputs + [Failed(error)]
+            message = f"{reason.message}; cannot resume mid-turn without word timestamps or flush receipts"
+            self.state = FAILED
+            return outputs + [ops.Failed(Failure("connection", message))]
         if self.resumes >= self.config.max_resumes:
-            self.state = State.FAILED
-            return outputs + [Failed(reason)]
+            self.state = FAILED
+            return outputs + [ops.Failed(reason)]
         self.resumes += 1
-        self._resend = unheard.lstrip()
+        self._backlog = unheard
         outputs.append(
-            Log(
+            ops.Log(
                 "resuming the turn on a new Cartesia context",
                 {
                     "context_id": self.turn_id,
@@ -475,6 +499,16 @@ class TurnMachine:
                 },
             )
         )
-        self._ctx = _Context(f"{self.turn_id}-r{self.resumes}", ctx.time_offset + ctx.pushed_s, now)
-        self.state = State.RESUMING
-        return outputs + [Reconnect(replace_socket=replace)]
+        self._ctx = self._new_context(ctx.time_offset + ctx.pushed_s, now)
+        self.state = RESUMING
+        return outputs + [ops.Reconnect(replace_socket=replace)]
+
+
+_SERVER_HANDLERS: dict[type, Callable[[TurnMachine, Any, float], list[Output]]] = {
+    protocol.Chunk: TurnMachine._on_audio,
+    protocol.Timestamps: TurnMachine._on_words,
+    protocol.PhonemeTimestamps: TurnMachine._on_phonemes,
+    protocol.FlushDone: TurnMachine._on_receipt,
+    protocol.Done: TurnMachine._on_done,
+    protocol.Error: TurnMachine._on_error,
+}

@@ -4,18 +4,17 @@ compare them and replay a turn without a socket."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
-
-from livekit.agents import APIError
+from typing import Any, Literal
 
 from .alignment import TimedWord
 
 
 @dataclass(frozen=True)
 class Send:
-    """A frame for the current context, on the current socket."""
+    """A frame for ``context_id`` (routed on the current socket at its first frame)."""
 
     frame: str
+    context_id: str
 
 
 @dataclass(frozen=True)
@@ -45,6 +44,14 @@ class Release:
 
     context_id: str
     completed: bool = False  # a done arrived: proof the server works
+
+
+@dataclass(frozen=True)
+class Linger:
+    """The listener has every sample, but the server has not said ``done``: keep the context
+    routed in the background until it does (``connection.CartesiaSocket.linger``)."""
+
+    context_id: str
 
 
 @dataclass(frozen=True)
@@ -80,8 +87,17 @@ class Finished:
 
 
 @dataclass(frozen=True)
+class Failure:
+    """Why a turn failed, in the machine's terms; ``stream`` maps it onto LiveKit's errors."""
+
+    kind: Literal["connection", "timeout", "server", "input"]
+    message: str
+    event: Any = None  # kind "server": the error event, mapped by protocol.error_from_event
+
+
+@dataclass(frozen=True)
 class Failed:
-    error: APIError
+    failure: Failure
 
 
 Output = (
@@ -91,6 +107,7 @@ Output = (
     | Words
     | Phonemes
     | Release
+    | Linger
     | Cancel
     | Reconnect
     | Warn

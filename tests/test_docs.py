@@ -223,3 +223,15 @@ def test_make_says_what_takes_long_and_why_tests_skip() -> None:
     assert " -rs " in f"{pytest_line} "
     demo_install = makefile[makefile.index("$(DEMO_STAMP):") :].split("\n\n")[0]
     assert "@echo" in demo_install and "about a minute" in demo_install
+
+
+def test_the_architecture_page_shows_the_turn_machines_table() -> None:
+    from plugin_cartesia_ws import turn
+
+    page = (ROOT / "docs" / "architecture.md").read_text()
+    for src, events, to in turn._ROWS:
+        row = (
+            f"| {', '.join(s.name for s in src)} | {', '.join(e.name for e in events)} "
+            f"| {', '.join(s.name for s in to) or '(unchanged)'} |"
+        )
+        assert row in page, f"docs/architecture.md lacks the transition row {row}"

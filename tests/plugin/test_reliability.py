@@ -14,6 +14,7 @@ from livekit.agents.metrics import TTSMetrics
 import plugin_cartesia_ws
 from agent.dev.scripted import llm_tokens
 from plugin_cartesia_ws import ReconnectPolicy
+from plugin_cartesia_ws import stream as stream_module
 from plugin_cartesia_ws.chunking import is_speakable
 from plugin_cartesia_ws.emulator import CartesiaEmulator, LatencyModel
 
@@ -209,21 +210,25 @@ def test_the_emulator_listens_on_loopback_by_default() -> None:
 
 
 async def test_missing_done_ends_the_turn_when_all_audio_arrived(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    caplog.set_level(logging.INFO)
+    monkeypatch.setattr(stream_module, "DONE_WAIT_S", 0.3)
     async with CartesiaEmulator(voice="tone", record_audio=True) as emu:
         emu.add_fault("no_done")
         tts = plugin_cartesia_ws.TTS(api_key=emu.api_key, base_url=emu.url)
         try:
             result = await run_turn(tts, ["All of this arrives, but no done follows."])
+            record = emu.record(result.context_id)
+            await emu.wait_for(lambda: record.cancel_received_at is not None)  # after the bound
         finally:
             await tts.aclose()
-        sent = bytes(emu.record(result.context_id).audio or b"")
+        sent = bytes(record.audio or b"")
     assert result.stream is not None and result.stream.stats is not None
     assert result.stream.stats.done and result.stream.stats.resumes == 0
     assert sent and result.audio.startswith(sent)  # every byte the server sent, in order
     assert set(result.audio[len(sent) :]) <= {0}  # LiveKit may pad the last frame
-    assert "did not finish the context, but all of its audio arrived" in caplog.text
+    assert "Cartesia sent no done for context" in caplog.text
 
 
 async def test_close_1011_mid_turn_resumes(

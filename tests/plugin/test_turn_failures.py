@@ -15,6 +15,7 @@ from livekit.agents import APIConnectOptions, APIError, APIStatusError
 import plugin_cartesia_ws
 from agent.dev.scripted import StreamedTurn, llm_tokens
 from plugin_cartesia_ws import ReconnectPolicy
+from plugin_cartesia_ws import stream as stream_module
 from plugin_cartesia_ws.emulator import CartesiaEmulator
 
 from .conftest import FAST, connected, run_turn
@@ -290,9 +291,12 @@ async def test_phoneme_timestamps_are_reset_between_livekit_retries(
 
 
 async def test_a_missing_done_ends_the_turn_once_every_receipt_is_in(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The listener's end comes with the last receipt; the protocol's end (the context
+    cancelled at the server) comes quietly after the done's bound."""
     caplog.set_level(logging.INFO)
+    monkeypatch.setattr(stream_module, "DONE_WAIT_S", 0.3)
     async with CartesiaEmulator(voice="tone") as emu:
         emu.add_fault("no_done")
         tts = _tts(emu)
@@ -303,26 +307,29 @@ async def test_a_missing_done_ends_the_turn_once_every_receipt_is_in(
                 run_turn(tts, ["All of this arrives, no done follows."], conn_options=patient),
                 10,
             )
+            record = emu.record(result.context_id)
+            await emu.wait_for(lambda: record.cancel_received_at is not None)
         finally:
             await tts.aclose()
-    assert result.audio and result.stream is not None and result.stream.stats is not None
-    assert result.stream.stats.resumes == 0
-    assert "did not finish the context, but all of its audio arrived" in caplog.text
+        assert result.audio and result.stream is not None and result.stream.stats is not None
+        assert result.stream.stats.resumes == 0
+    assert "Cartesia sent no done for context" in caplog.text
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
 
 
-# ---------------------------------------------------------------- the direct path (issue 12)
-async def test_a_bug_on_the_direct_audio_path_ends_the_turn_not_the_socket(
+# ---------------------------------------------------------------- a bug in the turn
+async def test_a_bug_handling_audio_ends_the_turn_not_the_socket(
     emu: CartesiaEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Audio is handled in the socket's reader task (no hop per chunk): a bug there must end
-    that turn with a clear error and its context, and leave the shared socket serving."""
+    """A bug in the turn's handling of audio must end that turn with a clear error and its
+    context, and leave the shared socket serving."""
     from plugin_cartesia_ws import turn
 
     real_server = turn.TurnMachine.server
 
     def exploding(self: turn.TurnMachine, event: object, now: float) -> list[object]:
         if isinstance(event, plugin_cartesia_ws.protocol.Chunk):
-            raise RuntimeError("bug in the audio path")
+            raise RuntimeError("bug handling audio")
         return real_server(self, event, now)
 
     tts = _tts(emu)
@@ -339,3 +346,28 @@ async def test_a_bug_on_the_direct_audio_path_ends_the_turn_not_the_socket(
         await tts.aclose()
     assert result.audio and emu.sockets_opened == 1  # the reader survived the bug
     assert emu.record(result.context_id).audio_sha256 == result.sha256
+
+
+async def test_audio_takes_the_direct_path_only_in_order(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The documented exception to one owner: while the turn's loop waits on an empty inbox,
+    audio goes from the reader to the machine; every byte still arrives in order."""
+    taken: list[bool] = []
+    real = plugin_cartesia_ws.SynthesizeStream._direct
+
+    def counting(self: plugin_cartesia_ws.SynthesizeStream, *args: object) -> bool:
+        took = real(self, *args)  # type: ignore[arg-type]
+        taken.append(took)
+        return took
+
+    monkeypatch.setattr(plugin_cartesia_ws.SynthesizeStream, "_direct", counting)
+    async with CartesiaEmulator(voice="tone", record_audio=True) as emu:
+        tts = _tts(emu)
+        try:
+            result = await run_turn(tts, llm_tokens(LONG), token_gap=0.01)
+        finally:
+            await tts.aclose()
+        record = emu.record(result.context_id)
+    assert any(taken) and not all(taken)  # audio took it; receipts and done the inbox
+    assert result.sha256 == record.audio_sha256

@@ -18,6 +18,7 @@ from plugin_cartesia_ws.turn_outputs import (
     Cancel,
     Failed,
     Finished,
+    Linger,
     Output,
     Reconnect,
     Release,
@@ -35,6 +36,7 @@ OPTIONS = protocol.ContextOptions(
     max_buffer_delay_ms=0,
 )
 TimingOrder = Literal["with_audio", "before_audio", "per_generation", "none"]
+Receipts = Literal["ours", "auto", "never"]
 
 
 def machine(*, receipts: bool = True, timeout: float = 1.0, chunker=None) -> TurnMachine:  # type: ignore[no-untyped-def]
@@ -46,10 +48,16 @@ def machine(*, receipts: bool = True, timeout: float = 1.0, chunker=None) -> Tur
     )
 
 
-def chunk(context_id: str, text: str) -> protocol.Chunk:
+def chunk(context_id: str, text: str, flush_id: int | None = 1) -> protocol.Chunk:
     data = base64.b64encode(text.encode("utf-16-le")).decode()
     return protocol.Chunk(
-        context_id=context_id, data=data, done=False, status_code=206, step_time=1.0, type="chunk"
+        context_id=context_id,
+        data=data,
+        done=False,
+        status_code=206,
+        step_time=1.0,
+        type="chunk",
+        flush_id=flush_id,
     )
 
 
@@ -86,11 +94,15 @@ def heard_text(pcm: bytes) -> str:
 
 @dataclass
 class FakeContext:
+    """``receipts``: "ours" answers our flushes; "auto" also flushes (and numbers a
+    flush_done) at every input, as the real service does; "never" sends no flush_done."""
+
     id: str
     timings: TimingOrder
     send_done: bool = True
+    receipts: Receipts = "ours"
     events: deque[object] = field(default_factory=deque)
-    flushes: int = 0
+    flushes: int = 0  # the server's flush counter: audio carries flushes + 1
     seconds: float = 0.0  # this context's audio timeline
     ended: bool = False
     texts: list[str] = field(default_factory=list)
@@ -107,7 +119,7 @@ class FakeContext:
             spoken = word + " "
             start = self.seconds
             self.seconds += len(spoken) / SAMPLE_RATE
-            generation.append(chunk(self.id, spoken))
+            generation.append(chunk(self.id, spoken, self.flushes + 1))
             timing[0].append(word)
             timing[1].append(start)
             timing[2].append(self.seconds)
@@ -118,9 +130,13 @@ class FakeContext:
         if timing[0] and self.timings == "per_generation":
             generation.append(timestamps(self.id, *timing))
         self.events.extend(generation)
-        if frame.get("flush"):
+        if text and self.receipts == "auto":
             self.flushes += 1
             self.events.append(flush_done(self.id, self.flushes))
+        if frame.get("flush"):
+            self.flushes += 1
+            if self.receipts != "never":
+                self.events.append(flush_done(self.id, self.flushes))
         if frame.get("continue") is False and not self.ended:
             self.ended = True
             if self.send_done:
@@ -130,9 +146,15 @@ class FakeContext:
 class FakeServer:
     """Every context the machine opened, and what is still to be sent for each."""
 
-    def __init__(self, timings: TimingOrder = "with_audio", send_done: bool = True) -> None:
+    def __init__(
+        self,
+        timings: TimingOrder = "with_audio",
+        send_done: bool = True,
+        receipts: Receipts = "ours",
+    ) -> None:
         self.timings = timings
         self.send_done = send_done
+        self.receipts = receipts
         self.contexts: dict[str, FakeContext] = {}
         self.cancelled: set[str] = set()
 
@@ -142,7 +164,9 @@ class FakeServer:
         if frame.get("cancel"):
             self.cancelled.add(cid)
             return
-        ctx = self.contexts.setdefault(cid, FakeContext(cid, self.timings, self.send_done))
+        ctx = self.contexts.setdefault(
+            cid, FakeContext(cid, self.timings, self.send_done, self.receipts)
+        )
         ctx.receive(frame)
 
     def next_event(self, context_id: str) -> object | None:
@@ -179,7 +203,7 @@ class Harness:
                 self.audio += out.pcm
             elif isinstance(out, Words):
                 self.words += [w.text for w in out.words]
-            elif isinstance(out, Release | Cancel):
+            elif isinstance(out, Release | Cancel | Linger):
                 self.closed.add(out.context_id)
                 if isinstance(out, Cancel):
                     self.server.receive(json.dumps({"context_id": out.context_id, "cancel": True}))
@@ -198,6 +222,8 @@ class Harness:
 
     def step(self, now: float) -> bool:
         """Deliver the current context's next event; False when there is none."""
+        if self.turn.finished:
+            return False  # a lingering context's done is the socket's, not the turn's
         if self.connect_pending:
             self.connect_pending = False
             self.apply(self.turn.connected(now))
