@@ -12,6 +12,7 @@ $(VENV)/bin/python:
 	$(PY) -m pip install -q --upgrade pip
 
 $(STAMP): pyproject.toml constraints.txt | $(VENV)/bin/python
+	@echo "installing the development packages into $(VENV) (first run only: a few minutes)"
 	$(PY) -m pip install -q -c constraints.txt -e ".[dev]"
 	touch $@
 
@@ -21,13 +22,13 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy plugin_cartesia_ws agent
 
 test: lint clients room-server toxiproxy-if-go
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -rs -p no:cacheprovider
 
 # The room tests' LiveKit server: built when Go is there (minutes the first time, then
 # cached); without it they skip, saying what to install; with CI set that fails here.
 room-server: $(STAMP)
-	@if $(PY) -m agent.livekit_server path >/dev/null 2>&1 || command -v go >/dev/null 2>&1; then \
-		$(PY) -m agent.livekit_server build >/dev/null; \
+	@if $(PY) -m agent.dev.livekit_server path >/dev/null 2>&1 || command -v go >/dev/null 2>&1; then \
+		$(PY) -m agent.dev.livekit_server build >/dev/null; \
 	elif [ -n "$$CI" ]; then echo "CI needs Go (or LIVEKIT_SERVER_BIN) for the room tests" >&2; exit 1; \
 	else echo "no Go and no livekit-server: the room tests in tests/rooms will be skipped"; fi
 
@@ -64,6 +65,7 @@ clean-clients:
 DEMO_STAMP := $(VENV)/.installed-demo
 
 $(DEMO_STAMP): pyproject.toml constraints.txt | $(VENV)/bin/python
+	@echo "installing the demo's packages into $(VENV) (first run only: about a minute)"
 	$(PY) -m pip install -q -c constraints.txt -e ".[demo]"
 	touch $@
 
@@ -72,12 +74,12 @@ demo: $(DEMO_STAMP)
 
 # The same offline turn through a real LiveKit server (built from the Go module proxy).
 demo-room: $(DEMO_STAMP)
-	$(PY) -m agent.livekit_server build
+	$(PY) -m agent.dev.livekit_server build
 	$(PY) -m agent simulate --room
 
-# LiveKit's open-source server, pinned in agent/livekit_server.py, into .cache/ (needs Go).
+# LiveKit's open-source server, pinned in agent/dev/livekit_server.py, into .cache/ (needs Go).
 livekit-server: $(STAMP)
-	@$(PY) -m agent.livekit_server build
+	@$(PY) -m agent.dev.livekit_server build
 
 # Talk to the agent in a browser: starts what is missing (LiveKit server, emulator, local
 # OpenAI stand-in, worker), serves the page on localhost and prints its URL; Ctrl-C stops all.

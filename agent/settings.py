@@ -14,7 +14,9 @@ from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
+from urllib.parse import urlsplit
 
+from plugin_cartesia_ws.audio import SAMPLE_RATES
 from plugin_cartesia_ws.models import DEFAULT_BASE_URL, TTSDefaultVoiceId
 
 # The plugin's defaults, which are the official LiveKit Cartesia plugin's.
@@ -29,6 +31,8 @@ TTSChunking = Literal["clause", "sentence", "tokens"]
 TTSPlugin = Literal["cartesia_ws", "livekit"]
 InterruptionMode = Literal["vad", "adaptive"]
 TurnDetection = Literal["vad", "model"]
+OnOff = Literal["on", "off"]
+ON_OFF: tuple[str, ...] = get_args(OnOff)
 TTS_CHUNKING_MODES: tuple[str, ...] = get_args(TTSChunking)
 TTS_PLUGINS: tuple[str, ...] = get_args(TTSPlugin)
 INTERRUPTION_MODES: tuple[str, ...] = get_args(InterruptionMode)
@@ -58,8 +62,21 @@ class InvalidSetting(SettingsError):
     """A setting has a value the worker cannot use."""
 
 
-def _setting(default: Any, *, secret: bool = False, choices: tuple[str, ...] = ()) -> Any:
-    return field(default=default, metadata={"secret": secret, "choices": choices})
+def _setting(
+    default: Any,
+    *,
+    secret: bool = False,
+    choices: tuple[str, ...] = (),
+    schemes: tuple[str, ...] = (),
+    values: tuple[int, ...] = (),
+) -> Any:
+    """`choices`: the words allowed; `schemes`: a URL with one of these schemes and a host;
+    `values`: the whole numbers allowed."""
+    meta = {"secret": secret, "choices": choices, "schemes": schemes, "values": values}
+    return field(default=default, metadata=meta)
+
+
+_WEB_SCHEMES = ("http", "https", "ws", "wss")
 
 
 @dataclass(frozen=True, repr=False)
@@ -67,28 +84,31 @@ class Settings:
     """All worker settings. Build it with `Settings.from_env()`."""
 
     # LiveKit server or Cloud project the worker registers with.
-    livekit_url: str | None = _setting(None)
+    livekit_url: str | None = _setting(None, schemes=_WEB_SCHEMES)
     livekit_api_key: str | None = _setting(None, secret=True)
     livekit_api_secret: str | None = _setting(None, secret=True)
 
     # Cartesia (or the local emulator: CARTESIA_BASE_URL=http://127.0.0.1:<port>).
     cartesia_api_key: str | None = _setting(None, secret=True)
-    cartesia_base_url: str = _setting(DEFAULT_BASE_URL)
+    cartesia_base_url: str = _setting(DEFAULT_BASE_URL, schemes=_WEB_SCHEMES)
     cartesia_model: str = _setting("sonic-3")
     cartesia_voice: str = _setting(DEFAULT_CARTESIA_VOICE)
     cartesia_language: str = _setting("en")
-    cartesia_sample_rate: int = _setting(24000)
+    cartesia_sample_rate: int = _setting(24000, values=SAMPLE_RATES)
     tts_chunking: TTSChunking = _setting("clause", choices=TTS_CHUNKING_MODES)
     # Which Cartesia plugin speaks: ours, or LiveKit's official one (for comparisons).
     tts_plugin: TTSPlugin = _setting("cartesia_ws", choices=TTS_PLUGINS)
+    # At start-up, ask Cartesia whether it accepts the key and knows the voice ("off":
+    # start without asking, e.g. offline).
+    cartesia_check: OnOff = _setting("on", choices=ON_OFF)
 
     # OpenAI or any OpenAI-compatible server (Ollama, vLLM, ...).
     openai_api_key: str | None = _setting(None, secret=True)
-    openai_base_url: str | None = _setting(None)
+    openai_base_url: str | None = _setting(None, schemes=("http", "https"))
     openai_llm_model: str = _setting("gpt-4o-mini")
     openai_stt_model: str = _setting("gpt-4o-mini-transcribe")
     # STT elsewhere than the LLM (Ollama has no transcription endpoint); default: the same
-    openai_stt_base_url: str | None = _setting(None)
+    openai_stt_base_url: str | None = _setting(None, schemes=("http", "https"))
 
     # The agent itself.
     agent_name: str = _setting("")
@@ -159,6 +179,15 @@ class Settings:
             names.append("OPENAI_API_KEY")
         return self.require(*names)
 
+    def components(self) -> dict[str, str]:
+        """What a session's LLM, STT and TTS are and where they go, for the logs (a local
+        stand-in shows as its own model name and its local URL)."""
+        return {
+            "llm": f"{self.openai_llm_model} at {self.openai_base_url or 'OpenAI'}",
+            "stt": f"{self.openai_stt_model} at {self.stt_base_url or 'OpenAI'}",
+            "tts": f"{self.cartesia_model} by {self.tts_plugin} at {self.cartesia_base_url}",
+        }
+
     @property
     def openai_api_key_or_placeholder(self) -> str:
         """Local OpenAI-compatible servers (Ollama, vLLM) ignore the key, but the OpenAI
@@ -193,17 +222,45 @@ def _convert(f: dataclasses.Field[Any], raw: str) -> Any:
         if value not in choices:
             raise InvalidSetting(f"{name}={raw!r} is not valid: use one of {', '.join(choices)}")
         return value
+    schemes: tuple[str, ...] = f.metadata.get("schemes", ())
+    if schemes:
+        return check_url(name, raw, schemes)
     default_type = type(f.default)
     if default_type is int:
         try:
-            return int(raw)
+            number = int(raw)
         except ValueError:
             raise InvalidSetting(f"{name}={raw!r} is not valid: expected a whole number") from None
+        allowed: tuple[int, ...] = f.metadata.get("values", ())
+        if allowed and number not in allowed:
+            listed = ", ".join(map(str, allowed))
+            raise InvalidSetting(f"{name}={raw!r} is not valid: use one of {listed}")
+        return number
     if default_type is float:
         try:
             return float(raw)
         except ValueError:
             raise InvalidSetting(f"{name}={raw!r} is not valid: expected a number") from None
+    return raw
+
+
+_URL_EXAMPLES = {"LIVEKIT_URL": "ws://127.0.0.1:7880", "CARTESIA_BASE_URL": DEFAULT_BASE_URL}
+
+
+def check_url(name: str, raw: str, schemes: tuple[str, ...] = _WEB_SCHEMES) -> str:
+    """A URL the clients can dial: one of `schemes` and a host (`localhost:7880` has
+    neither: urlsplit reads "localhost" as its scheme)."""
+    try:
+        parts = urlsplit(raw)
+        parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme.lower() not in schemes or not parts.hostname:
+        example = _URL_EXAMPLES.get(name, "http://127.0.0.1:8080/v1")
+        raise InvalidSetting(
+            f"{name}={raw!r} is not valid: expected a URL starting with "
+            f"{' or '.join(s + '://' for s in schemes)} and a host, e.g. {example}"
+        )
     return raw
 
 

@@ -31,6 +31,7 @@ from livekit.agents.worker import ServerEnvOption
 from livekit.plugins import openai, silero
 
 from .job_slots import JobSlots
+from .quiet_logs import fold_tts_tracebacks
 from .settings import Settings
 
 with contextlib.suppress(ImportError):
@@ -42,6 +43,7 @@ with contextlib.suppress(ImportError):
 log = logging.getLogger("agent")
 
 VAD_USERDATA_KEY = "vad"
+MODELS_USERDATA_KEY = "stt_llm"
 
 
 # ---------------------------------------------------------------------- components
@@ -68,6 +70,10 @@ def prewarm(proc: JobProcess) -> None:
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
     proc.userdata[VAD_USERDATA_KEY] = load_vad()
+    # The OpenAI clients load the CA bundle into an SSL context when they are made (LiveKit
+    # warned "event loop blocked" for 0.2-0.5 s at session start): make them here too.
+    settings = Settings.from_env()
+    proc.userdata[MODELS_USERDATA_KEY] = (build_stt(settings), build_llm(settings))
 
 
 def build_tts(settings: Settings) -> tts.TTS:
@@ -195,7 +201,9 @@ def _ms(value: Any) -> str:
 
 
 def attach_logging(session: AgentSession) -> None:
-    """Per-turn latency from the ChatMessage metrics, and the components' own metrics."""
+    """Per-turn latency from the ChatMessage metrics, and the components' own metrics; a
+    failed reply is our one line (LiveKit's tracebacks of it are folded: quiet_logs)."""
+    fold_tts_tracebacks()
 
     @session.on("conversation_item_added")
     def _on_item(ev: ConversationItemAddedEvent) -> None:
@@ -306,15 +314,11 @@ async def entrypoint(ctx: JobContext) -> None:
         )
         ctx.shutdown(reason="cannot join the room")
         return
-    session = build_session(settings, vad=_vad_for(ctx))
+    stt, llm = ctx.proc.userdata.pop(MODELS_USERDATA_KEY, (None, None))  # from prewarm
+    session = build_session(settings, vad=_vad_for(ctx), stt=stt, llm=llm)
     log.info(
         "starting session",
-        extra={
-            "room": ctx.room.name,
-            "llm": settings.openai_llm_model,
-            "stt": settings.openai_stt_model,
-            "tts": settings.cartesia_model,
-        },
+        extra={"room": ctx.room.name, **settings.components()},
     )
 
     async def _close_tts() -> None:

@@ -16,7 +16,7 @@ import asyncio
 import time
 from typing import Any
 
-from agent.audio_io import AudioHash, audio_sha256
+from agent.dev.audio_io import AudioHash, audio_sha256
 from plugin_cartesia_ws.emulator.encoding import encode
 from plugin_cartesia_ws.emulator.voices import ToneVoice
 

@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 from livekit.agents import Agent, AgentSession
 
-from agent.audio_io import AudioHash, SpeechInput, VirtualSpeaker
-from agent.scripted import ScriptedLLM, ScriptedSTT, SessionProbe, TokenPlan, watch_tts_streams
+from agent.dev.audio_io import AudioHash, SpeechInput, VirtualSpeaker
+from agent.dev.scripted import ScriptedLLM, ScriptedSTT, SessionProbe, TokenPlan, watch_tts_streams
 
 from .common import BASELINE, OURS, Engine, Settings, Turn, check_integrity, integrity_summary
 from .emulator import Emulator

@@ -23,13 +23,13 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from agent.__main__ import make_token
-from agent.livekit_server import LocalServer, ensure_binary
-from agent.local_openai import FakeOpenAI
-from agent.room_user import RoomUser
+from agent.dev.livekit_server import LocalServer, ensure_binary
+from agent.dev.local_openai import FakeOpenAI
+from agent.dev.room_user import RoomUser
+from agent.dev.worker_process import WorkerProcess
 from agent.settings import Settings
 from agent.simulate import espeak_utterance
-from agent.worker_process import WorkerProcess
+from agent.token import make_token
 from plugin_cartesia_ws.emulator import EmulatorProcess
 
 RESULTS = Path(__file__).parent / "results"

@@ -16,7 +16,7 @@ from livekit.agents import APIConnectOptions, tts
 from livekit.plugins import cartesia
 
 import plugin_cartesia_ws
-from agent.scripted import stream_turn
+from agent.dev.scripted import stream_turn
 
 from .emulator import EMULATOR_ARGS, EMULATOR_TTFA_S, Emulator
 from .floor import FloorTTS

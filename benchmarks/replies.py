@@ -8,7 +8,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from agent.scripted import TokenPlan, llm_tokens
+from agent.dev.scripted import TokenPlan, llm_tokens
 
 from .emulator import EMULATOR_TTFA_S
 

@@ -29,7 +29,7 @@ import psutil
 from livekit.agents import APIConnectOptions, APIError
 
 import plugin_cartesia_ws
-from agent.scripted import StreamedTurn, TokenPlan, llm_tokens, stream_turn
+from agent.dev.scripted import StreamedTurn, TokenPlan, llm_tokens, stream_turn
 from plugin_cartesia_ws import ReconnectPolicy
 from plugin_cartesia_ws.emulator import EmulatorProcess
 

@@ -11,6 +11,7 @@ import os
 import weakref
 from dataclasses import replace
 from typing import cast
+from urllib.parse import urlsplit
 
 import aiohttp
 from livekit.agents import (
@@ -134,7 +135,9 @@ class TTS(tts.TTS):
             chunking=policy,
             pacing=pacing_policy(text_pacing),
             api_key=key,
-            base_url=base_url or os.environ.get("CARTESIA_BASE_URL") or DEFAULT_BASE_URL,
+            base_url=_usable_base_url(
+                base_url or os.environ.get("CARTESIA_BASE_URL") or DEFAULT_BASE_URL
+            ),
             api_version=api_version,
         )
         self._session = http_session
@@ -303,3 +306,19 @@ class TTS(tts.TTS):
         await self._pool.aclose()
         if self._own_session is not None:
             await self._own_session.close()
+
+
+def _usable_base_url(url: str) -> str:
+    """A base URL without a web scheme and a host would be retried as an outage, with
+    backoff, until the turn gives up: refuse it at construction instead."""
+    try:
+        parts = urlsplit(url)
+        usable = parts.scheme.lower() in ("http", "https", "ws", "wss") and bool(parts.hostname)
+    except ValueError:  # e.g. an unclosed [ of an IPv6 address
+        usable = False
+    if not usable:
+        raise ValueError(
+            f"base_url {url!r} is not usable: it must start with https:// (or http://, wss://, "
+            "ws://) and name a host, e.g. https://api.cartesia.ai (base_url= or CARTESIA_BASE_URL)"
+        )
+    return url

@@ -5,6 +5,7 @@ shown in docs/emulator.md runs as written, every worker setting is documented, a
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import subprocess
 import sys
@@ -168,6 +169,60 @@ def test_every_agent_command_named_exists() -> None:
     choices = re.search(r"\{([a-z,]+)\}", run.stdout)
     assert choices, run.stdout
     assert sorted(named - set(choices.group(1).split(","))) == []
+
+
+def _drop_in_section() -> str:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = readme.index("## Use the plugin in your own agent")
+    return readme[start : readme.index("\n## ", start + 1)]
+
+
+def test_the_drop_in_example_installs_what_it_imports() -> None:
+    """Issue 22: the README's example imported livekit.plugins.openai and silero after a
+    plain `pip install .`, which has neither. Every LiveKit plugin it imports must come
+    with the install command shown before it."""
+    import tomllib
+
+    section = _drop_in_section()
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+    [install] = re.findall(r"^pip install (\S+)", section, re.M)
+    wanted = re.findall(r"\[(\w[\w,]*)\]", install)
+    names = set(project["dependencies"])
+    for extra in ",".join(wanted).split(",") if wanted else []:
+        names |= set(extras[extra])
+    installed = {re.split(r"[<>=\[ ]", n)[0] for n in names}
+    code = re.search(r"```python\n(.*?)```", section, re.S)
+    assert code is not None
+    imported = re.findall(r"^from livekit\.plugins import (.+)$", code.group(1), re.M)
+    plugins = {p.strip() for line in imported for p in line.split(",")}
+    assert plugins and {f"livekit-plugins-{p}" for p in plugins} <= installed
+
+
+def test_the_drop_in_example_runs_as_written(tmp_path: Path) -> None:
+    code = re.search(r"```python\n(.*?)```", _drop_in_section(), re.S)
+    assert code is not None
+    (tmp_path / "my_agent.py").write_text(code.group(1), encoding="utf-8")
+    env = {**os.environ, "OPENAI_API_KEY": "sk-unused", "CARTESIA_API_KEY": "sk_car_unused"}
+    run = subprocess.run(
+        [sys.executable, "my_agent.py"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=100,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+
+
+def test_make_says_what_takes_long_and_why_tests_skip() -> None:
+    """Issue 22: `make test` printed "3 skipped" without the reasons the README promises, and
+    the first `make demo` was silent for a minute while it installed."""
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    [pytest_line] = [line for line in makefile.splitlines() if "-m pytest" in line]
+    assert " -rs " in f"{pytest_line} "
+    demo_install = makefile[makefile.index("$(DEMO_STAMP):") :].split("\n\n")[0]
+    assert "@echo" in demo_install and "about a minute" in demo_install
 
 
 def test_the_architecture_page_shows_the_turn_machines_table() -> None:

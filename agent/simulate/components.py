@@ -46,7 +46,7 @@ def choose_components(settings: Settings, *, stt: str, llm: str, tts: str) -> Co
             f"OpenAI {settings.openai_stt_model} at {_openai_where(settings.stt_base_url)}"
         )
     else:
-        from ..local_stt import INSTALL_HINT, LocalSTTUnavailable, WhisperSTT
+        from ..dev.local_stt import INSTALL_HINT, LocalSTTUnavailable, WhisperSTT
 
         try:
             c.stt = WhisperSTT(language=settings.cartesia_language)
@@ -64,11 +64,14 @@ def choose_components(settings: Settings, *, stt: str, llm: str, tts: str) -> Co
             f"{settings.openai_llm_model} at {_openai_where(settings.openai_base_url)}"
         )
     else:
-        from ..offline_llm import EchoLLM
+        from ..dev.offline_llm import EchoLLM
 
-        c.llm = EchoLLM()
+        echo = c.llm = EchoLLM()
         why = "" if llm == "echo" else " (no OPENAI_API_KEY or OPENAI_BASE_URL)"
-        c.labels["LLM"] = f"OFFLINE ECHO, not a language model: repeats what it heard{why}"
+        c.labels["LLM"] = (
+            f"OFFLINE ECHO, not a language model: repeats what it heard{why}; its first "
+            f"token comes after a simulated {echo.ttft * 1000:.0f} ms"
+        )
 
     if tts == "cartesia" or (tts == "auto" and settings.cartesia_api_key):
         base = settings.cartesia_base_url.rstrip("/")

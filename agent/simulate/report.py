@@ -9,11 +9,11 @@ from typing import Any
 
 import numpy as np
 
-from ..audio_io import write_wav
-from ..timeline import Turn, plot_timeline
+from ..dev.audio_io import write_wav
 from .components import Components
 from .session import Simulation
 from .speech import USER_RATE
+from .timeline import Turn, plot_timeline
 
 
 def heard_audio(sim: Simulation, gap: float = 0.4) -> tuple[np.ndarray, int]:

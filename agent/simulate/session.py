@@ -24,11 +24,11 @@ from livekit.agents.voice.events import (
 from livekit.agents.voice.transcription.synchronizer import TranscriptSynchronizer
 
 from .. import worker
-from ..audio_io import FRAME_MS, PlayedSegment, SpeechInput, TranscriptCollector, VirtualSpeaker
-from ..scripted import watch_tts_streams
+from ..dev.audio_io import FRAME_MS, PlayedSegment, SpeechInput, TranscriptCollector, VirtualSpeaker
+from ..dev.scripted import watch_tts_streams
 from ..settings import Settings
-from ..timeline import Turn
 from .speech import USER_RATE, SimulationError, Utterance
+from .timeline import Turn
 
 # Set on every frame a TTS stream yields: the index of that stream in `Simulation.tts_streams`.
 # LiveKit hands the frame object itself to the speaker, so a played segment names its stream.

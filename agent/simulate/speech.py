@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..audio_io import read_wav
+from ..dev.audio_io import read_wav
 
 USER_RATE = 16000
 

@@ -7,6 +7,7 @@ import { ConnectionState, ParticipantKind, Room, RoomEvent, Track } from "liveki
 
 const VOICED = 0.01; // RMS (full scale 1.0) above which a 20 ms sample counts as sound
 const GAP_MS = 400; // silence shorter than this does not end a span of speech
+const AGENT_WAIT_MS = 15000; // connected this long without an agent: say why and what to do
 const $ = (id) => document.getElementById(id);
 
 const view = (window.playground = {
@@ -18,11 +19,13 @@ const view = (window.playground = {
   speech: { user: [], agent: [] }, // voiced spans [startMs, endMs] per side, page clock
   turns: [], // {latencyMs}: user stopped speaking -> first agent audio
   error: null,
+  notice: null, // what to do when no agent joins
 });
 
 const room = new Room({ adaptiveStream: false, dynacast: false });
 let audioContext = null;
 let sampler = null;
+let agentWait = null; // the timer that says so when no agent joins
 const meters = {}; // side -> {analyser, buffer, voiced, lastVoiced}
 
 function show() {
@@ -52,7 +55,15 @@ function show() {
       return li;
     }),
   );
-  $("error").textContent = view.error ?? "";
+  $("error").textContent = view.error ?? view.notice ?? "";
+}
+
+// After a disconnect nothing plays: the meters rest and no line is left half-said.
+function settle() {
+  for (const side of Object.keys(meters)) delete meters[side];
+  $("mic-level").style.width = "0%";
+  $("agent-level").style.width = "0%";
+  for (const t of view.transcript) t.final = true;
 }
 
 // ---------------------------------------------------------------- audio levels and latency
@@ -99,6 +110,8 @@ function isAgent(p) {
 function agentSeen(p) {
   if (!isAgent(p)) return;
   view.agent = p.identity;
+  view.notice = null;
+  clearTimeout(agentWait);
   view.agentState = p.attributes["lk.agent.state"] ?? view.agentState;
   // the microphone opens when the agent listens, so the user's first words reach it
   if (view.agentState === "listening" && !meters.user) setMic(true);
@@ -122,14 +135,19 @@ room
   })
   .on(RoomEvent.Disconnected, () => {
     // the next Connect opens a new room; the transcript and latencies stay on the page
-    Object.assign(view, { agent: null, agentState: null });
-    for (const side of Object.keys(meters)) delete meters[side];
+    Object.assign(view, { agent: null, agentState: null, notice: null });
+    clearTimeout(agentWait);
+    settle();
     show();
   })
   .on(RoomEvent.ParticipantConnected, agentSeen)
   .on(RoomEvent.ParticipantAttributesChanged, (_, p) => agentSeen(p))
   .on(RoomEvent.ParticipantDisconnected, (p) => {
-    if (p.identity === view.agent) Object.assign(view, { agent: null, agentState: null });
+    if (p.identity === view.agent) {
+      Object.assign(view, { agent: null, agentState: null });
+      delete meters.agent;
+      $("agent-level").style.width = "0%";
+    }
     show();
   })
   .on(RoomEvent.TrackSubscribed, (track, _, p) => {
@@ -145,10 +163,17 @@ room.registerTextStreamHandler("lk.transcription", async (reader, { identity }) 
   let entry = view.transcript.find((t) => t.segment === segment && t.who === who);
   if (!entry) view.transcript.push((entry = { who, segment, text: "", final: false }));
   let text = ""; // each stream carries the segment's whole text so far
-  for await (const chunk of reader) {
-    text += chunk;
-    entry.text = text;
+  try {
+    for await (const chunk of reader) {
+      text += chunk;
+      entry.text = text;
+      show();
+    }
+  } catch {
+    // the room went away mid-stream (Disconnect while the agent talks): the line ends here
+    entry.final = true;
     show();
+    return;
   }
   entry.final = attrs["lk.transcription_final"] === "true" || who === "agent";
   show();
@@ -161,9 +186,16 @@ async function connect() {
     audioContext ??= new AudioContext(); // created in a click, so the page may play sound
     const res = await fetch(`token${location.search}`);
     if (!res.ok) throw new Error(`token: ${res.status} ${await res.text()}`);
-    const { url, token, room: name } = await res.json();
+    const { url, token, room: name, no_agent: noAgent } = await res.json();
     view.room = name;
+    view.error = null;
     await room.connect(url, token);
+    agentWait = setTimeout(() => {
+      if (view.agent === null && room.state === ConnectionState.Connected) {
+        view.notice = noAgent;
+        show();
+      }
+    }, AGENT_WAIT_MS);
     await room.startAudio();
     sampler ??= setInterval(sample, 20);
     room.remoteParticipants.forEach(agentSeen);

@@ -7,10 +7,13 @@ In-process (tests)::
         ...
         await emu.wait_for(lambda: emu.record(ctx_id).cancelled)
 
-With TLS (``https://`` and ``wss://``, for clients that always dial TLS)::
+With TLS (``https://`` and ``wss://``, for clients that always dial TLS), the same port
+also serves plain HTTP (the first byte tells them apart), so one ``http://`` base URL works
+for both kinds of client::
 
     async with CartesiaEmulator(tls=True) as emu:
         emu.url  # https://127.0.0.1:<port>
+        emu.plain_url  # http://127.0.0.1:<port>, the same port
         emu.ca_path  # the CA to trust: SSL_CERT_FILE (Python), NODE_EXTRA_CA_CERTS (Node)
 
 Behaving like Cartesia's service (unsolicited ``flush_done``, a late ``done``, context
@@ -132,6 +135,11 @@ class CartesiaEmulator:
             raise RuntimeError("emulator not started")
         scheme = "https" if self.tls is not None else "http"
         return f"{scheme}://{self.config.host}:{self._port}"
+
+    @property
+    def plain_url(self) -> str:
+        """``http://`` on the same port: with TLS, the port serves both."""
+        return "http" + self.url.removeprefix("https").removeprefix("http")
 
     @property
     def ws_url(self) -> str:

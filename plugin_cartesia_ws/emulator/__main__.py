@@ -12,7 +12,8 @@ import sys
 from typing import Any
 
 from . import CartesiaEmulator
-from .catalogue import Catalogue
+from .catalogue import VOICES, Catalogue
+from .contexts import ContextRules
 from .extras import ExtraMissing
 from .profiles import PROFILE_ENV, PROFILES, default_profile, make_config
 from .state import DEV_API_KEY, EmulatorConfig
@@ -56,7 +57,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--voices",
         metavar="ID[,ID...]",
         help="the only voice ids to accept; any other gets Cartesia's 404 voice_not_found "
-        "(default: every id, as the emulator has no voice library)",
+        "(default: the voices the emulator knows, LiveKit's default among them)",
+    )
+    p.add_argument(
+        "--accept-any-voice",
+        action="store_true",
+        help="accept every voice id (the emulator speaks them all with its one voice)",
     )
     p.add_argument("--idle-timeout", type=float, default=300.0, help="seconds (Cartesia: 300)")
     p.add_argument("--max-sockets-per-key", type=int)
@@ -135,9 +141,11 @@ def _given(base: Any, **flags: Any) -> Any:
 
 
 def _catalogue(args: argparse.Namespace) -> Catalogue:
-    voices = (
-        frozenset(v.strip() for v in args.voices.split(",") if v.strip()) if args.voices else None
-    )
+    voices: frozenset[str] | None = frozenset(VOICES)
+    if args.accept_any_voice:
+        voices = None
+    elif args.voices:
+        voices = frozenset(v.strip() for v in args.voices.split(",") if v.strip())
     return Catalogue.strict(voices=voices) if args.strict_models else Catalogue(voices=voices)
 
 
@@ -161,7 +169,8 @@ async def serve(config: EmulatorConfig, *, no_gc: bool = False) -> None:
         )
         if emu.ca_path is not None:
             print(
-                f"TLS: clients must trust {emu.ca_path} "
+                f"TLS and plain HTTP on the same port ({emu.plain_url} works for both kinds "
+                f"of client); TLS clients must trust {emu.ca_path} "
                 f"(Python: SSL_CERT_FILE={emu.ca_path}; Node: NODE_EXTRA_CA_CERTS={emu.ca_path}).",
                 flush=True,
             )

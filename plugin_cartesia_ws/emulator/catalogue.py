@@ -7,6 +7,10 @@ families and snapshots as Cartesia ships them (pipecat's default went from ``son
 family or like the next family version: a test suite keeps working when a client bumps its
 default. ``Catalogue.strict()`` accepts only the listed ids, for tests of the 400.
 See ``docs/cartesia-protocol.md`` (models).
+
+Voices: like Cartesia, the emulator knows its voices (``VOICES``) and answers any other id
+with 404 ``voice_not_found``, so a typo shows up here and not first against the service.
+``Catalogue(voices=None)`` (``--accept-any-voice``) accepts every id.
 """
 
 from __future__ import annotations
@@ -50,6 +54,16 @@ SUNSETTED_MODELS = frozenset(
 # Families whose every snapshot was discontinued (``sonic-2024-12-12`` and the like).
 SUNSETTED_FAMILIES = frozenset({"sonic"})
 
+# Voices the emulator knows by default: the defaults of the clients it is used with and
+# the ids this repository's docs and tests name. Extend with Catalogue(voices=...) or
+# --voices; switch the check off with --accept-any-voice.
+VOICES: dict[str, str] = {
+    "f786b574-daa5-4673-aa0c-cbe3e8534c02": "LiveKit's default Cartesia voice",
+    "6ccbfb76-1fc6-48f7-b71d-91ac6298247b": "the cartesia Python SDK's default voice",
+    "694f9389-aac1-45b6-b726-9d9369183238": "a voice of Cartesia's request examples",
+    "a0e99841-438c-4a64-b679-ae501e7d6091": "a voice of Cartesia's quickstart examples",
+}
+
 ModelStatus = Literal["ok", "sunsetted", "unknown"]
 
 _DATED = re.compile(r"^(?P<family>.+)-(?P<date>\d{4}-\d{2}-\d{2})$")
@@ -58,7 +72,8 @@ _VERSIONED = re.compile(r"^sonic-(?P<major>\d+)(?:\.(?P<minor>\d+))?$")
 
 @dataclass(frozen=True)
 class Catalogue:
-    """What this server accepts: models, sunsetted models, voices (None = any id).
+    """What this server accepts: models, sunsetted models, voices (default ``VOICES``;
+    None = any id).
 
     ``accept_family_ids``: also accept dated snapshots of listed families and newer
     versions of the newest family (at most one major version ahead), as a service that
@@ -67,13 +82,30 @@ class Catalogue:
 
     models: frozenset[str] = MODELS
     sunsetted_models: frozenset[str] = SUNSETTED_MODELS
-    voices: frozenset[str] | None = None
+    voices: frozenset[str] | None = frozenset(VOICES)
     accept_family_ids: bool = True
 
     @classmethod
     def strict(cls, models: frozenset[str] = MODELS, **fields: object) -> Catalogue:
         """Only the listed ids: a model Cartesia has not listed is a 400."""
         return cls(models=frozenset(models), accept_family_ids=False, **fields)  # type: ignore[arg-type]
+
+
+def voice_known(voice_id: str, catalogue: Catalogue) -> bool:
+    return catalogue.voices is None or voice_id in catalogue.voices
+
+
+def voice_info(voice_id: str) -> dict[str, object]:
+    """The fields of Cartesia's voice object that clients read (``GET /voices/{id}``)."""
+    return {
+        "id": voice_id,
+        "name": VOICES.get(voice_id, "emulated voice"),
+        "description": "Served by the Cartesia emulator.",
+        "language": "en",
+        "is_public": True,
+        "is_owner": False,
+        "created_at": "2025-01-01T00:00:00Z",
+    }
 
 
 def model_status(model_id: object, catalogue: Catalogue) -> ModelStatus:

@@ -18,7 +18,7 @@ from ..audio import ENCODINGS, SAMPLE_RATES
 from .catalogue import MODELS as MODELS
 from .catalogue import SUNSETTED_MODELS as SUNSETTED_MODELS
 from .catalogue import Catalogue as Catalogue
-from .catalogue import model_status
+from .catalogue import model_status, voice_known
 
 # API versions the emulator knows (section 1.3). Anything else is refused at the handshake.
 KNOWN_VERSIONS = (
@@ -249,7 +249,7 @@ def _check_voice(voice: Any, context_id: str, catalogue: Catalogue) -> None:
         voice_id = voice
     if not isinstance(voice_id, str) or not voice_id:
         raise bad_request("voice must be {'mode': 'id', 'id': '<voice id>'}.", context_id)
-    if catalogue.voices is not None and voice_id not in catalogue.voices:
+    if not voice_known(voice_id, catalogue):
         raise ProtocolError(
             404, "voice_not_found", "Voice not found", f"No voice with id {voice_id}.", context_id
         )

@@ -1,19 +1,23 @@
 """The emulator's aiohttp app: its routes, the small endpoints, and the admin routes.
 
 ``GET /``, ``WS /tts/websocket`` (``socket_session``), ``POST /tts/bytes`` and
-``POST /tts/sse`` (``http_tts``), ``POST /access-token``, plus ``/_emulator/*`` admin routes
+``POST /tts/sse`` (``http_tts``), ``POST /access-token``, ``GET /voices`` and
+``GET /voices/{id}`` (the voices it knows: a client checks its key and voice there),
+plus ``/_emulator/*`` admin routes
 (faults, records, spend) for tests and benchmarks that run the emulator in another process.
 """
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 
 from aiohttp import web
 
+from .catalogue import VOICES, voice_info, voice_known
 from .faults import Fault
-from .handshake import STATE_KEY, credentials
+from .handshake import STATE_KEY, check_handshake, credentials
 from .http_tts import tts_bytes, tts_sse
 from .messages import error_event
 from .socket_session import SocketSession, websocket_endpoint
@@ -28,6 +32,8 @@ def build_app(state: EmulatorState) -> web.Application:
     app.router.add_post("/tts/bytes", tts_bytes)
     app.router.add_post("/tts/sse", tts_sse)
     app.router.add_post("/access-token", _access_token)
+    app.router.add_get("/voices", _voices)
+    app.router.add_get("/voices/{voice_id}", _voice)
     app.router.add_get("/_emulator/stats", _admin_stats)
     app.router.add_get("/_emulator/spend", _admin_spend)
     app.router.add_get("/_emulator/contexts/{context_id}", _admin_context)
@@ -54,6 +60,32 @@ async def _access_token(request: web.Request) -> web.Response:
     token = "tok_" + secrets.token_urlsafe(24)
     state.tokens[token] = time.time() + expires_in
     return web.json_response({"token": token})
+
+
+async def _voices(request: web.Request) -> web.Response:
+    state = request.app[STATE_KEY]
+    check_handshake(request, state)
+    known = state.config.catalogue.voices
+    ids = sorted(VOICES if known is None else known)
+    return web.json_response({"data": [voice_info(v) for v in ids], "has_more": False})
+
+
+async def _voice(request: web.Request) -> web.Response:
+    state = request.app[STATE_KEY]
+    check_handshake(request, state)
+    voice_id = request.match_info["voice_id"]
+    if not voice_known(voice_id, state.config.catalogue):
+        raise web.HTTPNotFound(
+            text=json.dumps(
+                {
+                    "error_code": "voice_not_found",
+                    "title": "Voice not found",
+                    "message": f"No voice with id {voice_id}.",
+                }
+            ),
+            content_type="application/json",
+        )
+    return web.json_response(voice_info(voice_id))
 
 
 # ---------------------------------------------------------------- admin

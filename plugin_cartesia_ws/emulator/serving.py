@@ -12,6 +12,8 @@ from typing import Any
 
 from aiohttp import web
 
+from .sniffing import SniffingSite
+
 
 async def start_site(
     app: web.Application,
@@ -22,9 +24,13 @@ async def start_site(
     log_requests: bool = False,
 ) -> tuple[web.AppRunner, int]:
     """Serve ``app`` on ``host``:``port`` (0: a free port); return its runner (``cleanup()``
-    stops it) and the port. Loopback by default: these servers are for this machine."""
+    stops it) and the port. Loopback by default: these servers are for this machine. With
+    ``ssl_context`` the port serves TLS and plain HTTP both (``sniffing``)."""
     quiet: dict[str, Any] = {} if log_requests else {"access_log": None}
     runner = web.AppRunner(app, handle_signals=False, **quiet)
     await runner.setup()
-    await web.TCPSite(runner, host, port, ssl_context=ssl_context).start()
+    if ssl_context is not None:
+        await SniffingSite(runner, host, port, ssl_context).start()
+    else:
+        await web.TCPSite(runner, host, port).start()
     return runner, int(runner.addresses[0][1])

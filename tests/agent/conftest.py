@@ -9,7 +9,7 @@ import pytest
 from livekit.agents import AgentSession
 
 from agent import worker
-from agent.audio_io import TranscriptCollector, VirtualSpeaker
+from agent.dev.audio_io import TranscriptCollector, VirtualSpeaker
 from agent.settings import ENV_NAMES, Settings
 
 

@@ -10,8 +10,8 @@ import uuid
 import pytest
 from livekit import api, rtc
 
-from agent.__main__ import make_token
 from agent.settings import Settings
+from agent.token import make_token
 
 HAVE_SERVER = all(
     os.environ.get(n) for n in ("LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET")

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 from agent import simulate
-from agent.audio_io import read_wav
-from agent.offline_llm import LABEL, EchoLLM, echo_reply
-from agent.scripted import llm_tokens
+from agent.dev.audio_io import read_wav
+from agent.dev.offline_llm import LABEL, EchoLLM, echo_reply
+from agent.dev.scripted import llm_tokens
 from tests.fakes import FakeOpenAI
 
 from .test_simulate_e2e import (
@@ -111,6 +111,9 @@ def test_simulate_main_offline_with_local_whisper(
     printed = capsys.readouterr()
     assert rc == 0, printed.err
     assert "local Whisper tiny.en" in printed.out and "OFFLINE ECHO" in printed.out
+    # issue 22: the echo's delay is said to be simulated, and the e2e's difference explained
+    assert "its first token comes after a simulated 350 ms" in printed.out
+    assert "README's headline e2e" in printed.out
     data = _check_outputs(out)
     (turn,) = data["turns"]
     said = words(simulate.DEFAULT_QUESTION)
@@ -125,7 +128,7 @@ def test_simulate_main_offline_with_local_whisper(
 def test_simulate_without_any_stt_says_what_to_install(
     clean_env: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from agent import local_stt
+    from agent.dev import local_stt
 
     def missing() -> Path:
         raise local_stt.LocalSTTUnavailable("faster-whisper is not installed: pip install x")

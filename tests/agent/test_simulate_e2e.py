@@ -16,7 +16,7 @@ from livekit.agents import AgentSession, vad
 from livekit.agents.testing import fake_job_context
 
 from agent import simulate, worker
-from agent.audio_io import VirtualSpeaker
+from agent.dev.audio_io import VirtualSpeaker
 from agent.settings import Settings
 from plugin_cartesia_ws.emulator import CartesiaEmulator
 from plugin_cartesia_ws.emulator.voices import EspeakVoice, VoiceUnavailable

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from livekit import api
 
-from agent.__main__ import main
+from agent.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
 KEY, SECRET, URL = (
@@ -176,9 +176,11 @@ def test_worker_commands_delegate_to_livekit_cli(
     clean_env.setattr(cli, "run_app", fake_run_app)
     checked: list[object] = []  # the pre-flight server check (tests/rooms runs it for real)
     clean_env.setattr("agent.preflight.check_livekit_sync", checked.append)
+    clean_env.setattr("agent.preflight.check_cartesia_sync", checked.append)
     clean_env.setattr(sys, "argv", ["/path/agent/__main__.py"])
     assert main(["start", "--log-level", "info"]) == 0
-    assert [getattr(s, "livekit_url", None) for s in checked] == [URL]
+    # the LiveKit check, then the Cartesia check (tests/agent/test_startup_checks.py)
+    assert [getattr(s, "livekit_url", None) for s in checked] == [URL, URL]
     ((argv, options),) = calls
     # LiveKit's CLI reads sys.argv[1:]: exactly the command and its own options
     assert argv == ["/path/agent/__main__.py", "start", "--log-level", "info"]
@@ -199,6 +201,7 @@ def test_console_needs_no_livekit_server(
     ran: list[object] = []
     clean_env.setattr(cli, "run_app", ran.append)
     clean_env.setenv("CARTESIA_API_KEY", "ck")
+    clean_env.setenv("CARTESIA_CHECK", "off")  # no Cartesia here either
     assert main(["console", "--text"]) == 0
     assert len(ran) == 1
 
@@ -209,7 +212,7 @@ def test_simulate_missing_module_is_a_clear_error(
     clean_env.setitem(sys.modules, "agent.simulate", None)  # as if agent/simulate/ were absent
     assert main(["simulate", "--in", "x.wav"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == "error: `simulate` is not available in this version (agent/simulate/ is missing)"
+    assert err == "error: `simulate` is not available in this version (agent.simulate is missing)"
 
 
 def test_simulate_delegates_its_arguments(clean_env: pytest.MonkeyPatch) -> None:

@@ -7,8 +7,9 @@ import asyncio
 import logging
 import math
 import pickle
+import ssl
 from types import SimpleNamespace
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -22,7 +23,7 @@ from livekit.protocol import agent as agent_proto
 from livekit.protocol import models as rtc_models
 
 from agent import worker
-from agent.audio_io import TranscriptCollector, VirtualSpeaker
+from agent.dev.audio_io import TranscriptCollector, VirtualSpeaker
 from agent.settings import Settings
 from tests.fakes import FakeOpenAI, StubTTS
 
@@ -220,7 +221,18 @@ async def test_entrypoint_runs_a_session_with_the_prewarmed_vad(
             assert len(vad_loads) == 1
             greeted = None
             try:
+                # the OpenAI clients' SSL contexts were made in prewarm, not on the job's loop
+                loaded: list[object] = []
+                real_load = ssl.SSLContext.load_verify_locations
+
+                def load(context: ssl.SSLContext, *args: Any, **kwargs: Any) -> None:
+                    loaded.append(args)
+                    real_load(context, *args, **kwargs)
+
+                clean_env.setattr(ssl.SSLContext, "load_verify_locations", load)
                 await asyncio.wait_for(worker.entrypoint(ctx), 20)
+                assert loaded == []
+                clean_env.setattr(ssl.SSLContext, "load_verify_locations", real_load)
                 session = headless["session"]
                 assert isinstance(session, AgentSession)
                 greeted = asyncio.ensure_future(_wait_for_assistant_message(session))
@@ -278,6 +290,12 @@ async def test_entrypoint_runs_a_session_with_the_prewarmed_vad(
     )
     assert any(m.startswith("llm: ttft ") for m in info)
     assert any(m.startswith("tts: ttfb ") for m in info)
+    # the session's start names what answers, and where (issue 22: it named OpenAI's
+    # defaults while local stand-ins answered)
+    [started] = [r for r in caplog.records if r.getMessage() == "starting session"]
+    assert started.llm == f"llama3.2 at {fake.base_url}"  # type: ignore[attr-defined]
+    assert started.stt == f"whisper-1 at {fake.base_url}"  # type: ignore[attr-defined]
+    assert started.tts.startswith("sonic-3 by cartesia_ws at ")  # type: ignore[attr-defined]
     for message in info:
         assert (
             REPLY not in message and "Weather in Paris?" not in message and GREETING not in message

@@ -71,12 +71,13 @@ async def tls_emulator() -> AsyncIterator[CartesiaEmulator]:
 
 
 def client_env(emu: CartesiaEmulator, **extra: str) -> dict[str, str]:
-    """The environment a user would set: key, base URL and the CA to trust; nothing else."""
+    """The environment a user would set: key, the http:// base URL (the JS clients dial
+    wss:// anyway: the emulator's port serves both) and the CA to trust; nothing else."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CARTESIA_")}
     assert emu.ca_path is not None
     env.update(
         CARTESIA_API_KEY=emu.api_key,
-        CARTESIA_BASE_URL=emu.url,
+        CARTESIA_BASE_URL=emu.plain_url,
         NODE_EXTRA_CA_CERTS=emu.ca_path,
         SSL_CERT_FILE=emu.ca_path,
         **extra,

@@ -152,7 +152,7 @@ async def test_js_sdk_sees_model_errors_with_their_docs_page(
 async def test_livekit_node_stream(js_clients: Path, tls_emulator: CartesiaEmulator) -> None:
     result = await run_node(
         "livekit_node.mjs",
-        {"scenario": "stream", "base_url": tls_emulator.url, "text": TEXT},
+        {"scenario": "stream", "base_url": tls_emulator.plain_url, "text": TEXT},
         client_env(tls_emulator),
     )
     [request_id] = result["request_ids"]
@@ -170,7 +170,7 @@ async def test_livekit_node_synthesize_over_https(
 ) -> None:
     result = await run_node(
         "livekit_node.mjs",
-        {"scenario": "synthesize", "base_url": tls_emulator.url, "text": TEXT},
+        {"scenario": "synthesize", "base_url": tls_emulator.plain_url, "text": TEXT},
         client_env(tls_emulator),
     )
     assert result["sample_rate"] == 24000

@@ -7,7 +7,7 @@ import pytest
 from livekit.agents import APIConnectOptions
 from livekit.plugins import cartesia
 
-from agent.scripted import stream_turn
+from agent.dev.scripted import stream_turn
 from plugin_cartesia_ws.emulator import CartesiaEmulator
 from plugin_cartesia_ws.emulator.voices import ToneVoice
 

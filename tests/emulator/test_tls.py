@@ -57,3 +57,22 @@ def test_command_line_prints_the_ca_to_trust() -> None:
             assert json.load(resp)["ok"] is True
         with pytest.raises(urllib.error.URLError):
             urllib.request.urlopen(proc.url + "/", context=ssl.create_default_context(), timeout=10)
+
+
+async def test_tls_and_plain_on_the_same_port() -> None:
+    """Issue 22: clients that dial wss:// for an http:// base URL (Cartesia's JS SDK,
+    LiveKit's Node plugin) and clients that dial what they are given share one emulator."""
+    async with CartesiaEmulator(tls=True) as emu:
+        assert emu.plain_url == "http://" + emu.url.removeprefix("https://")
+        assert (await status(emu.plain_url, False))["ok"] is True
+        assert (await status(emu.url, emu.client_ssl_context()))["ok"] is True
+        ws_plain = emu.plain_url.replace("http", "ws", 1) + "/tts/websocket"
+        headers = {"X-API-Key": emu.api_key, "Cartesia-Version": "2026-03-01"}
+        async with aiohttp.ClientSession() as http:
+            async with http.ws_connect(ws_plain, headers=headers) as ws:
+                assert not ws.closed
+            async with http.ws_connect(
+                emu.ws_url, headers=headers, ssl=emu.client_ssl_context()
+            ) as ws:
+                assert not ws.closed
+        assert emu.sockets_opened == 2

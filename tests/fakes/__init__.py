@@ -1,7 +1,7 @@
 """Local stand-ins for cloud services and LiveKit I/O, for offline tests."""
 
-from agent.local_openai import FakeOpenAI, TranscriptionRequest
-from agent.scripted import llm_tokens
+from agent.dev.local_openai import FakeOpenAI, TranscriptionRequest
+from agent.dev.scripted import llm_tokens
 
 from .livekit_io import StubTTS
 

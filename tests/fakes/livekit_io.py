@@ -1,5 +1,5 @@
 """A tiny streaming TTS, for tests that need a session without the plugin (the headless
-audio and text outputs are agent.audio_io's VirtualSpeaker and TranscriptCollector)."""
+audio and text outputs are agent.dev.audio_io's VirtualSpeaker and TranscriptCollector)."""
 
 from __future__ import annotations
 

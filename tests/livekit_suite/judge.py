@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 from livekit import rtc
 
-from agent.local_stt import WhisperSTT, _to_whisper_input
+from agent.dev.local_stt import WhisperSTT, _to_whisper_input
 
 # Measured here over repeated runs, eSpeak NG at 24 kHz -> Whisper tiny.en (int8, greedy),
 # through every toxic (a proxy delays bytes, it does not change them): the 47-word passage

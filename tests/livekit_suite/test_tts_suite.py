@@ -25,7 +25,7 @@ from livekit.agents import APIConnectOptions, APITimeoutError
 from livekit.agents import tts as lk_tts
 from livekit.agents.metrics import TTSMetrics
 
-from agent.scripted import llm_tokens
+from agent.dev.scripted import llm_tokens
 
 from .conftest import TTSFactory, record_result
 from .judge import WER_BOUND, WhisperJudge, wer

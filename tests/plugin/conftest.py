@@ -11,7 +11,7 @@ import pytest
 from livekit.agents import APIConnectOptions, APIStatusError
 
 import plugin_cartesia_ws
-from agent.scripted import StreamedTurn, stream_turn
+from agent.dev.scripted import StreamedTurn, stream_turn
 from plugin_cartesia_ws.emulator import CartesiaEmulator
 
 from ..emulator_profiles import mark_known_failures, profile_fixture

@@ -10,8 +10,8 @@ from livekit.agents.voice.transcription.synchronizer import TranscriptSynchroniz
 from livekit.plugins import silero
 
 import plugin_cartesia_ws
-from agent.audio_io import SpeechInput, TranscriptCollector, VirtualSpeaker
-from agent.scripted import ScriptedLLM, ScriptedSTT, SessionProbe
+from agent.dev.audio_io import SpeechInput, TranscriptCollector, VirtualSpeaker
+from agent.dev.scripted import ScriptedLLM, ScriptedSTT, SessionProbe
 from plugin_cartesia_ws.emulator import CartesiaEmulator, LatencyModel
 from plugin_cartesia_ws.emulator.voices import EspeakVoice, VoiceUnavailable
 

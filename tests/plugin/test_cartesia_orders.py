@@ -12,7 +12,7 @@ import pytest
 from livekit.agents import APIConnectionError, APIConnectOptions
 
 import plugin_cartesia_ws
-from agent.scripted import StreamedTurn, llm_tokens
+from agent.dev.scripted import StreamedTurn, llm_tokens
 from plugin_cartesia_ws import ReconnectPolicy
 from plugin_cartesia_ws.connection import CartesiaSocket
 from plugin_cartesia_ws.emulator import CartesiaEmulator

@@ -12,7 +12,7 @@ from livekit.agents import tts as lk_tts
 from livekit.agents.metrics import TTSMetrics
 
 import plugin_cartesia_ws
-from agent.scripted import llm_tokens
+from agent.dev.scripted import llm_tokens
 from plugin_cartesia_ws import ReconnectPolicy
 from plugin_cartesia_ws import stream as stream_module
 from plugin_cartesia_ws.chunking import is_speakable

@@ -105,3 +105,12 @@ async def test_an_unknown_voice_says_which_setting_to_check(
     assert err.status_code == 404 and not err.retryable
     assert str(err).startswith("Cartesia error 404 [voice_not_found]")
     assert "nope" in str(err) and "CARTESIA_VOICE" in str(err)
+
+
+@pytest.mark.parametrize("base_url", ["127.0.0.1:8787", "ftp://files.example", "https://"])
+def test_a_base_url_without_a_web_scheme_and_host_is_refused_at_once(base_url: str) -> None:
+    """Issue 22: such a URL was treated as an outage (retries, backoff, a pause and a
+    NonHttpUrlClientError after 6.5 s)."""
+    with pytest.raises(ValueError) as e:
+        plugin_cartesia_ws.TTS(api_key="sk_car_x", base_url=base_url)
+    assert repr(base_url) in str(e.value) and "CARTESIA_BASE_URL" in str(e.value)

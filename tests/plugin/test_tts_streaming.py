@@ -9,7 +9,7 @@ import pytest
 from livekit.agents import APIConnectionError, APIError, APIStatusError, APITimeoutError
 
 import plugin_cartesia_ws
-from agent.scripted import llm_tokens, stream_turn
+from agent.dev.scripted import llm_tokens, stream_turn
 from plugin_cartesia_ws.emulator import CartesiaEmulator
 
 from .conftest import FAST, connected, failed_turn, run_turn

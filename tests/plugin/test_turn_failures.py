@@ -13,7 +13,7 @@ import pytest
 from livekit.agents import APIConnectOptions, APIError, APIStatusError
 
 import plugin_cartesia_ws
-from agent.scripted import StreamedTurn, llm_tokens
+from agent.dev.scripted import StreamedTurn, llm_tokens
 from plugin_cartesia_ws import ReconnectPolicy
 from plugin_cartesia_ws import stream as stream_module
 from plugin_cartesia_ws.emulator import CartesiaEmulator

@@ -19,13 +19,13 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from agent.__main__ import make_token
-from agent.livekit_server import LocalServer, ServerUnavailable, ensure_binary
-from agent.local_openai import FakeOpenAI, TranscriptionRequest
-from agent.local_stack import server_settings, worker_env
-from agent.room_user import RoomUser
+from agent.dev.livekit_server import LocalServer, ServerUnavailable, ensure_binary
+from agent.dev.local_openai import FakeOpenAI, TranscriptionRequest
+from agent.dev.local_stack import server_settings, worker_env
+from agent.dev.room_user import RoomUser
+from agent.dev.worker_process import WorkerProcess
 from agent.settings import Settings
-from agent.worker_process import WorkerProcess
+from agent.token import make_token
 from plugin_cartesia_ws.emulator import CartesiaEmulator
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from livekit import api
 
-from agent.livekit_server import LocalServer, free_port
-from agent.worker_process import REPO_ROOT, WorkerProcess
+from agent.dev.livekit_server import LocalServer, free_port
+from agent.dev.worker_process import REPO_ROOT, WorkerProcess
 
 from .conftest import Stack, new_room
 

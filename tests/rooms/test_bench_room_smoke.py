@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from agent.livekit_server import LocalServer
+from agent.dev.livekit_server import LocalServer
 from benchmarks import bench_room
 
 

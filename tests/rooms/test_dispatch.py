@@ -9,8 +9,8 @@ from collections import Counter
 import pytest
 from livekit import api
 
+from agent.dev.worker_process import WorkerProcess
 from agent.simulate import espeak_utterance
-from agent.worker_process import WorkerProcess
 
 from .conftest import Stack, new_room
 

@@ -12,6 +12,7 @@ what Playwright already does.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from collections.abc import AsyncIterator
@@ -23,11 +24,11 @@ import pytest
 import pytest_asyncio
 from livekit import api
 
-from agent.audio_io import write_wav
-from agent.playground import PlaygroundServer, build_page, bundle_is_stale
-from agent.room_user import HEARD_RATE
+from agent.dev.audio_io import write_wav
+from agent.dev.playground import PLAYGROUND_JOBS, PlaygroundServer, build_page, bundle_is_stale
+from agent.dev.room_user import HEARD_RATE
+from agent.dev.worker_process import REPO_ROOT
 from agent.simulate import USER_RATE, espeak_utterance
-from agent.worker_process import REPO_ROOT
 
 from .conftest import IN_CI, Stack
 from .test_voice_turn import AFTER_STOP, STOP, STORY, new_records, record_pcm
@@ -81,12 +82,14 @@ def page_bundle() -> None:
         build_page()
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def playground(stack: Stack, page_bundle: None) -> AsyncIterator[PlaygroundServer]:
-    """The page, and a worker of its own: the room outlives the page by the server's
-    departure timeout, and the other tests' worker should not count it as a busy slot."""
-    worker = await stack.start_worker("playground", AGENT_NAME=PAGE_AGENT, WORKER_MAX_JOBS="1")
-    server = await PlaygroundServer(stack.settings(), PAGE_AGENT).start()
+@contextlib.asynccontextmanager
+async def page_server(stack: Stack, name: str, **env: str) -> AsyncIterator[PlaygroundServer]:
+    """The page, and a worker of its own with the playground's job slots: the room
+    outlives the page by the server's departure timeout, and the other tests' worker should
+    not count it as a busy slot."""
+    jobs = str(PLAYGROUND_JOBS)
+    worker = await stack.start_worker(name, AGENT_NAME=name, WORKER_MAX_JOBS=jobs, **env)
+    server = await PlaygroundServer(stack.settings(), name).start()
     try:
         yield server
     finally:
@@ -96,8 +99,15 @@ async def playground(stack: Stack, page_bundle: None) -> AsyncIterator[Playgroun
             stack.server.http_url, settings.livekit_api_key, settings.livekit_api_secret
         ) as lk:
             for room in server.rooms:  # ends the agent's job now, so the worker stops at once
-                await lk.room.delete_room(api.DeleteRoomRequest(room=room))
+                with contextlib.suppress(api.TwirpError):  # a room already closed
+                    await lk.room.delete_room(api.DeleteRoomRequest(room=room))
         worker.stop()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def playground(stack: Stack, page_bundle: None) -> AsyncIterator[PlaygroundServer]:
+    async with page_server(stack, PAGE_AGENT) as server:
+        yield server
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -189,6 +199,68 @@ async def test_talk_to_the_agent_in_the_browser(
     assert story.cancelled
     # one latency per turn, each measured after the user fell silent
     assert len(view["turns"]) == 2 and all(t["latencyMs"] > 0 for t in view["turns"])
+
+
+GREETING = (
+    "Hello! I am the playground's agent. I will keep talking for a while, so that you can "
+    "disconnect while I speak. One, two, three, four, five, six, seven, eight, nine, ten."
+)
+
+
+async def test_the_page_gets_an_agent_after_a_reload_a_reconnect_and_in_a_second_tab(
+    stack: Stack, page_bundle: None, browser: Any
+) -> None:
+    """Issue 22: each of these left "agent not joined" for 25-30 s (one job slot, the old
+    room still closing, LiveKit's dispatch not retried: `no servers available`). Also: a
+    Disconnect while the agent talks throws nothing, and leaves no meter lit and no line
+    grey; the page asks for no favicon."""
+    server_log = stack.server.log_path
+    assert server_log is not None
+    refused_before = server_log.read_text().count("no servers available")
+    errors: list[str] = []
+    failed: list[str] = []
+
+    def watch(page: Any) -> Any:
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("response", lambda r: r.status >= 400 and failed.append(f"{r.status} {r.url}"))
+        return page
+
+    async with page_server(stack, "playground-again", AGENT_GREETING=GREETING) as server:
+        page = watch(browser.pages[0] if browser.pages else await browser.new_page())
+        await page.goto(server.url)
+        await page.click("#connect")
+        await wait(page, "playground.agent !== null")
+        # Disconnect while the agent talks (its greeting), then Connect at once
+        await wait(page, "playground.agentState === 'speaking'")
+        await wait(page, "playground.transcript.some(t => t.who === 'agent')")
+        await page.click("#connect")
+        await wait(page, "playground.connection === 'disconnected'")
+        settled = await page.evaluate(
+            "[document.getElementById('agent-level').style.width,"
+            " playground.transcript.every(t => t.final)]"
+        )
+        assert settled == ["0%", True]
+        await page.click("#connect")
+        await wait(page, "playground.agent !== null")
+        # a reload
+        await page.reload()
+        await page.click("#connect")
+        await wait(page, "playground.agent !== null")
+        # a second tab, while the first one stays in its room
+        second = watch(await browser.new_page())
+        await second.goto(server.url)
+        await second.click("#connect")
+        await wait(second, "playground.agent !== null")
+        for tab in (page, second):
+            await tab.click("#connect")
+            await wait(tab, "playground.connection === 'disconnected'")
+        await second.close()
+        views = [await page.evaluate("playground")]
+    assert not errors, errors
+    assert failed == []  # no favicon.ico 404
+    assert views[0]["notice"] is None and views[0]["error"] is None
+    assert len(server.rooms) == 4
+    assert server_log.read_text().count("no servers available") == refused_before
 
 
 async def wait(page: Any, condition: str) -> None:

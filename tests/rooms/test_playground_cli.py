@@ -12,8 +12,8 @@ import threading
 import urllib.request
 from pathlib import Path
 
-from agent.livekit_server import LocalServer
-from agent.worker_process import REPO_ROOT
+from agent.dev.livekit_server import LocalServer
+from agent.dev.worker_process import REPO_ROOT
 
 CONFIGURED = ("LIVEKIT_", "CARTESIA_", "OPENAI_", "AGENT_")
 

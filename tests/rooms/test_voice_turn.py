@@ -15,9 +15,9 @@ import sys
 import numpy as np
 import pytest
 
-from agent.room_user import HEARD_RATE, RoomUser, envelope_similarity, voiced_span
+from agent.dev.room_user import HEARD_RATE, RoomUser, envelope_similarity, voiced_span
+from agent.dev.worker_process import REPO_ROOT, WorkerProcess
 from agent.simulate import espeak_utterance
-from agent.worker_process import REPO_ROOT, WorkerProcess
 from plugin_cartesia_ws.emulator.state import ContextRecord
 from plugin_cartesia_ws.emulator.voices import EspeakVoice
 

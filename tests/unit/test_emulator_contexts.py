@@ -286,7 +286,7 @@ def test_malformed_frames_are_400_without_context() -> None:
 
 def test_accepts_null_language_bare_voice_string_and_unknown_fields() -> None:
     t = table()
-    assert t.receive(gen(language=None, voice="some-voice-id", extra_field=1), 0) == [Wake("c1")]
+    assert t.receive(gen(language=None, voice=TTSDefaultVoiceId, extra_field=1), 0) == [Wake("c1")]
 
 
 def test_strict_mode_rejects_changed_locked_fields() -> None:

@@ -22,15 +22,21 @@ import numpy as np
 
 from plugin_cartesia_ws.emulator import CartesiaEmulator
 
-from .__main__ import make_token
+from ..settings import Settings
+from ..token import make_token
 from .livekit_server import LocalServer, ensure_binary
 from .local_openai import FakeOpenAI, TranscriptionRequest
 from .offline_llm import echo_reply
-from .settings import Settings
 from .worker_process import WorkerProcess
 
 if TYPE_CHECKING:
     from .local_stt import WhisperSTT
+
+
+# What the worker logs as its LLM and STT when the local stand-in answers for OpenAI.
+ECHO_LLM_NAME = "offline-echo-llm"
+LOCAL_WHISPER_NAME = "local-whisper-tiny.en"
+FIXED_TRANSCRIPT_NAME = "fixed-transcript"
 
 
 def server_settings(server: LocalServer) -> Settings:
@@ -63,7 +69,13 @@ def worker_env(
     if emulator is not None:
         env.update(CARTESIA_API_KEY=emulator.api_key, CARTESIA_BASE_URL=emulator.url)
     if openai is not None:
-        env.update(OPENAI_BASE_URL=openai.base_url, OPENAI_API_KEY="sk-local")
+        # the stand-in's own names, so the worker's log says what answers
+        env.update(
+            OPENAI_BASE_URL=openai.base_url,
+            OPENAI_API_KEY="sk-local",
+            OPENAI_LLM_MODEL=openai.model,
+            OPENAI_STT_MODEL=openai.stt_model,
+        )
     env.update(overrides)
     return env
 
@@ -109,6 +121,8 @@ def echo_openai(
         transcripts=transcribe,
         ttft=ttft,
         token_interval=token_interval,
+        model=ECHO_LLM_NAME,
+        stt_model=LOCAL_WHISPER_NAME if whisper is not None else FIXED_TRANSCRIPT_NAME,
     )
 
 

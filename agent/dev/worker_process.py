@@ -21,7 +21,7 @@ from typing import Any
 
 from plugin_cartesia_ws.emulator.child_process import ChildProcess
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 LogLine = dict[str, Any]
 
 

@@ -1,6 +1,6 @@
 """`python -m agent simulate --room`: the offline voice turns through a real LiveKit server.
 
-What runs: LiveKit's server (built from the Go module proxy, `agent.livekit_server`), the
+What runs: LiveKit's server (built from the Go module proxy, `agent.dev.livekit_server`), the
 worker as users run it (`python -m agent start`, a child process), the Cartesia emulator
 and a local OpenAI-compatible server (echo LLM; Whisper STT when installed, else the text
 that was spoken) in this process, and a `RoomUser` that speaks each utterance into the room
@@ -23,9 +23,9 @@ import numpy as np
 
 from plugin_cartesia_ws.emulator import CartesiaEmulator
 
-from .livekit_server import ServerUnavailable
-from .local_stack import echo_openai, local_agent, local_whisper
-from .room_user import HEARD_RATE, RoomUser
+from ..dev.livekit_server import ServerUnavailable
+from ..dev.local_stack import echo_openai, local_agent, local_whisper
+from ..dev.room_user import HEARD_RATE, RoomUser
 
 AGENT_NAME = "simulate-room"
 
@@ -87,7 +87,7 @@ async def run(
 
 
 def _write_wav(path: Path, pcm: np.ndarray) -> None:
-    from .audio_io import write_wav
+    from ..dev.audio_io import write_wav
 
     write_wav(str(path), pcm, HEARD_RATE)
 

@@ -42,7 +42,7 @@ class EchoLLM(ScriptedLLM):
             ttft=ttft,
             token_interval=token_interval,
             model="offline-echo",
-            provider="agent.offline_llm",
+            provider="agent.dev.offline_llm",
         )
         self._warned = False
 

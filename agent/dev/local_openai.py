@@ -80,6 +80,7 @@ class FakeOpenAI:
         token_interval: float = 0.02,
         api_key: str | None = None,
         model: str = "gpt-4o-mini",
+        stt_model: str = "gpt-4o-mini-transcribe",
     ) -> None:
         self._replies = replies
         self._transcripts = transcripts
@@ -87,6 +88,7 @@ class FakeOpenAI:
         self.token_interval = token_interval
         self.api_key = api_key
         self.model = model
+        self.stt_model = stt_model  # the names a worker using this server should log
         self.chat_requests: list[dict[str, Any]] = []
         self.transcription_requests: list[TranscriptionRequest] = []
         self._changed = asyncio.Condition()

@@ -3,7 +3,7 @@ its TTS streams: what tests and benchmarks need to drive the TTS with everything
 fixed.
 
 Used by the plugin's tests, the benchmarks, the soak and the simulation; handy for a user's
-own agent tests too (the real OpenAI clients against a local server: ``agent.local_openai``).
+own agent tests too (the real OpenAI clients against a local server: ``agent.dev.local_openai``).
 """
 
 from __future__ import annotations

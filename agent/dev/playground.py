@@ -3,7 +3,7 @@
 Serves, on 127.0.0.1 only, the page in `playground/` (LiveKit's browser SDK, bundled by
 esbuild at build time) and `GET /token`, which mints a join token for a fresh room that
 dispatches the agent. The API secret stays in this process; the browser gets only the
-token. Before serving, it starts what is missing (`agent.local_stack`): a LiveKit server
+token. Before serving, it starts what is missing (`agent.dev.local_stack`): a LiveKit server
 when LIVEKIT_URL is not set, the Cartesia emulator when CARTESIA_API_KEY is not, the local
 OpenAI stand-in (echo LLM, Whisper STT) when neither OPENAI_API_KEY nor OPENAI_BASE_URL is,
 and the worker (unless --no-worker). Ctrl-C stops all of it.
@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -26,13 +27,18 @@ from aiohttp import web
 
 from plugin_cartesia_ws.emulator.serving import start_site
 
-from .__main__ import make_token
-from .livekit_server import REPO_ROOT, VERSION, ServerUnavailable
-from .settings import Settings, SettingsError
+from ..settings import Settings, SettingsError
+from ..token import make_token
+from .livekit_server import REPO_ROOT, VERSION, ServerUnavailable, find_binary
 
 WEB_DIR = REPO_ROOT / "playground"
 DIST = WEB_DIR / "dist"
 DEFAULT_AGENT = "playground"
+# Rooms the playground's worker takes at once. A reload, a Disconnect followed at once by
+# Connect, or a second tab opens a new room while the old one still closes (about 2 s), and
+# LiveKit does not retry a dispatch that found every worker full: one slot left those
+# without an agent for 25-30 s.
+PLAYGROUND_JOBS = 4
 NO_STT = "(no speech-to-text here: pip install -e '.[whisper]' or set OPENAI_API_KEY)"
 
 
@@ -63,14 +69,32 @@ def build_page() -> None:
             raise PlaygroundError(f"npm {step[0]} in {WEB_DIR} failed: {' '.join(tail)}")
 
 
+def check_port_free(port: int) -> None:
+    """The page's port, tried first: a taken one is one line naming --port."""
+    if port == 0:
+        return
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server will
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as e:
+            raise PlaygroundError(
+                f"--port {port} is taken on 127.0.0.1 ({e.strerror}): stop what uses it, "
+                "or choose another port with --port"
+            ) from None
+
+
 class PlaygroundServer:
     """The page and its token endpoint. Each `GET /token` opens a new room (unless
     `?room=` names one) whose token dispatches `agent_name` ('' = automatic dispatch)."""
 
-    def __init__(self, livekit: Settings, agent_name: str, *, port: int = 0) -> None:
+    def __init__(
+        self, livekit: Settings, agent_name: str, *, port: int = 0, worker_log: str = ""
+    ) -> None:
         self.livekit = livekit.require("LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET")
         self.agent_name = agent_name
         self.port = port
+        self.worker_log = worker_log  # named on the page when no agent joins
         self.rooms: list[str] = []  # the rooms tokens were minted for, in order
         self._runner: web.AppRunner | None = None
 
@@ -103,8 +127,19 @@ class PlaygroundServer:
         identity = request.query.get("identity") or f"user-{uuid.uuid4().hex[:4]}"
         token = make_token(self.livekit, room=room, identity=identity, agent_name=self.agent_name)
         self.rooms.append(room)
+        where = f" ({self.worker_log})" if self.worker_log else ""
+        no_agent = (
+            f"No agent has joined yet. Is the worker running and registered? See its log{where}. "
+            "Then Disconnect and Connect again."
+        )
         return web.json_response(
-            {"url": self.livekit.livekit_url, "token": token, "room": room, "identity": identity}
+            {
+                "url": self.livekit.livekit_url,
+                "token": token,
+                "room": room,
+                "identity": identity,
+                "no_agent": no_agent,
+            }
         )
 
 
@@ -139,6 +174,8 @@ async def serve(args: argparse.Namespace) -> None:
         print(f"LLM/STT  {settings.openai_base_url or 'OpenAI'}")
     worker = "none (--no-worker): run your own" if args.no_worker else f"agent {agent_name!r}"
     print(f"worker   {worker}; starting (logs: {logs}) ...")
+    if not remote and find_binary() is None:
+        print(f"building livekit-server {VERSION} with Go (first time only: a few minutes) ...")
     async with local_agent(
         logs=logs,
         agent_name=agent_name,
@@ -146,9 +183,12 @@ async def serve(args: argparse.Namespace) -> None:
         emulator=CartesiaEmulator(voice="espeak") if local_tts else None,
         openai=echo_openai(whisper, lambda: NO_STT) if local_llm else None,
         worker=not args.no_worker,
+        max_jobs=PLAYGROUND_JOBS,
         worker_stop_timeout=5.0,
     ) as local:
-        page = await PlaygroundServer(local.livekit, agent_name, port=args.port).start()
+        worker_log = "" if args.no_worker else str(logs / "worker.log")
+        page = PlaygroundServer(local.livekit, agent_name, port=args.port, worker_log=worker_log)
+        await page.start()
         try:
             print(f"\nopen {page.url}  (Ctrl-C stops everything)", flush=True)
             await asyncio.Event().wait()
@@ -168,6 +208,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = p.parse_args(argv)
     try:
+        check_port_free(args.port)  # before anything starts, not after it all has
         if bundle_is_stale():
             print("building the page (npm) ...")
             build_page()
@@ -175,8 +216,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (PlaygroundError, ServerUnavailable, SettingsError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    except OSError as e:  # the port is taken
-        print(f"error: {e}", file=sys.stderr)
+    except OSError as e:  # the port was taken meanwhile
+        print(f"error: --port {args.port}: {e.strerror or e}", file=sys.stderr)
         return 1
     except (KeyboardInterrupt, asyncio.CancelledError):
         print("stopped")

@@ -3,7 +3,7 @@ repository's own `livekit.yaml`, wait until it answers, stop it.
 
 The room tests, `python -m agent simulate --room` and the room benchmarks use it. The binary
 is LiveKit's open-source server, built from the Go module proxy at `VERSION` into
-`.cache/livekit-server/<VERSION>/` (`make livekit-server`, or `python -m agent.livekit_server
+`.cache/livekit-server/<VERSION>/` (`make livekit-server`, or `python -m agent.dev.livekit_server
 build`). Ports and keys are overridden on the command line, everything bound to loopback.
 
 Why VERSION is not the newest release: from v1.13.6 on, the server's go.mod replaces pion's
@@ -31,7 +31,7 @@ from plugin_cartesia_ws.emulator.child_process import ChildExited, ChildProcess
 
 VERSION = "v1.13.5"
 MODULE = "github.com/livekit/livekit-server/cmd/server"
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIG = REPO_ROOT / "livekit.yaml"
 CACHE_DIR = REPO_ROOT / ".cache" / "livekit-server" / VERSION
 INSTALL_HINT = (
@@ -188,7 +188,7 @@ class LocalServer:
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(
-        prog="python -m agent.livekit_server",
+        prog="python -m agent.dev.livekit_server",
         description=f"Build (Go module proxy) or locate LiveKit's server {VERSION}.",
     )
     p.add_argument("command", choices=["build", "path"], help="build: build if missing; path")
