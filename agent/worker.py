@@ -31,6 +31,7 @@ from livekit.agents.worker import ServerEnvOption
 from livekit.plugins import openai, silero
 
 from .job_slots import JobSlots
+from .redispatch import Redispatcher
 from .settings import Settings
 
 with contextlib.suppress(ImportError):
@@ -42,6 +43,7 @@ with contextlib.suppress(ImportError):
 log = logging.getLogger("agent")
 
 VAD_USERDATA_KEY = "vad"
+RECONNECT_FOREVER = 2**31  # attempts: at LiveKit's 10 s apart, 680 years
 
 
 # ---------------------------------------------------------------------- components
@@ -351,7 +353,14 @@ def server_options(settings: Settings) -> WorkerOptions:
         # load = share of the job slots in use; full at 1.0. LiveKit's server then sends
         # new rooms to the other workers, and each worker keeps as many warm processes as
         # it has free slots (LiveKit's reservation estimate is threshold / idle processes).
-        slots = JobSlots(settings.worker_max_jobs)
+        # on a cluster the node a room goes to tries only its own workers: a room this
+        # worker declines is dispatched again once the servers know it is full
+        redispatch = Redispatcher(
+            str(settings.livekit_url),
+            str(settings.livekit_api_key),
+            str(settings.livekit_api_secret),
+        )
+        slots = JobSlots(settings.worker_max_jobs, on_decline=redispatch.declined)
         extra["load_fnc"] = slots.load
         extra["request_fnc"] = slots.request
         extra["num_idle_processes"] = ServerEnvOption(
@@ -367,5 +376,8 @@ def server_options(settings: Settings) -> WorkerOptions:
         ws_url=settings.livekit_url,
         api_key=settings.livekit_api_key,
         api_secret=settings.livekit_api_secret,
+        # LiveKit gives up after 16 tries (~2 min) and exits 0, so a supervisor that restarts
+        # on failure never brings it back: keep trying, every 10 s, until the server is back
+        max_retry=RECONNECT_FOREVER,
         **extra,
     )
