@@ -7,10 +7,11 @@ node has no one else, and the room waits for an agent for good ("no worker avail
 handle job") while a worker on another node has a free slot. LiveKit does not try again.
 
 So the worker that declines a room checks it again once the servers know it is full (after
-`delay`, longer than the load report interval): if the room still exists, has someone in
-it, and no dispatch of this agent has a job, it asks the server to dispatch the agent again
+`delay`, longer than the load report interval): if the room still exists and has no agent
+of this name, joined or on its way, it asks the server to dispatch the agent again
 (`CreateDispatch`). That dispatch is placed with fresh loads, so it goes to a worker with a
-free slot, on any node. It repeats up to `attempts` times (all workers may be full).
+free slot, on any node. It looks again `settle` s after each dispatch, up to `attempts`
+dispatches (all workers may be full).
 
 Two workers that declined the same room do not both dispatch it: the later one sees a
 dispatch newer than its decline and leaves the room to it. (The check and the dispatch
@@ -32,6 +33,11 @@ log = logging.getLogger("agent")
 
 # LiveKit's worker reports its load every UPDATE_STATUS_INTERVAL (2.5 s): wait past one
 DEFAULT_DELAY_S = 3.0
+AGENT_NAME_ATTRIBUTE = "lk.agent.name"  # set by LiveKit on an agent's participant
+# after a dispatch of ours, how long its agent may take to join before we look again: the
+# server lists a dispatch's job only once a worker has accepted it, so looking sooner would
+# take a dispatch still being placed for a failed one and put a second agent in the room
+DEFAULT_SETTLE_S = 10.0
 
 
 class Redispatcher:
@@ -44,10 +50,12 @@ class Redispatcher:
         api_secret: str,
         *,
         delay: float = DEFAULT_DELAY_S,
+        settle: float = DEFAULT_SETTLE_S,
         attempts: int = 5,
     ) -> None:
         self._credentials = (url, api_key, api_secret)
         self.delay = delay
+        self.settle = settle
         self.attempts = attempts
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -65,7 +73,8 @@ class Redispatcher:
         try:
             async with api.LiveKitAPI(*self._credentials) as lk:
                 for attempt in range(1, self.attempts + 1):
-                    await asyncio.sleep(self.delay + random.uniform(0, 0.5))
+                    wait = self.settle if ours else self.delay
+                    await asyncio.sleep(wait + random.uniform(0, 0.5))
                     if not await self._left_without_agent(lk, room, agent_name, declined_at, ours):
                         return
                     dispatch = await lk.agent_dispatch.create_dispatch(
@@ -96,8 +105,9 @@ class Redispatcher:
         ours: set[str],
     ) -> bool:
         rooms = await lk.room.list_rooms(api.ListRoomsRequest(names=[room]))
-        # a dispatch to a room that is gone would create it again (room.auto_create)
-        if not rooms.rooms or rooms.rooms[0].num_participants == 0:
+        # a dispatch to a room that is gone would create it again (room.auto_create);
+        # (its participant count is no help: the server updates it lazily)
+        if not rooms.rooms:
             return False
         mine = [
             d for d in await lk.agent_dispatch.list_dispatch(room) if d.agent_name == agent_name
@@ -107,6 +117,10 @@ class Redispatcher:
         # another worker that declined it has dispatched it since: it watches the room now
         newer = [d for d in mine if d.id not in ours and _seconds(d.state.created_at) > declined_at]
         return not newer
+
+    async def wait(self) -> None:
+        """Until every room being watched is served, gone, or given up on."""
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def aclose(self) -> None:
         for task in self._tasks:
