@@ -23,6 +23,7 @@ from livekit.protocol import models as rtc_models
 
 from agent import worker
 from agent.audio_io import TranscriptCollector, VirtualSpeaker
+from agent.job_slots import JobSlots
 from agent.settings import Settings
 from tests.fakes import FakeOpenAI, StubTTS
 
@@ -148,6 +149,30 @@ async def test_job_slots_free_the_slot_of_a_job_that_failed_to_start() -> None:
     next_one.go()
     await opts.request_fnc(next_one.request)
     assert (failing.answers, next_one.answers) == (["accept"], ["accept"])
+
+
+async def test_a_room_declined_for_lack_of_a_slot_is_handed_to_the_redispatcher() -> None:
+    declined: list[tuple[str, str]] = []
+    slots = JobSlots(1, on_decline=lambda room, agent: declined.append((room, agent)))
+    server = _FakeServer()
+    slots.load(server)
+    taken, extra = _Offer(server, "r0"), _Offer(server, "r1")
+    for offer in (taken, extra):
+        offer.request.job.agent_name = "fleet"
+        offer.go()
+    await slots.request(taken.request)
+    await slots.request(extra.request)
+    assert (taken.answers, extra.answers) == (["accept"], [("reject", False)])
+    assert declined == [("r1", "fleet")]
+
+
+def test_the_worker_keeps_reconnecting_when_its_server_is_gone() -> None:
+    """LiveKit gives up after max_retry tries (16, ~2 minutes) and then exits with status
+    0, so a supervisor that restarts failed processes never brings it back."""
+    opts = worker.server_options(Settings())
+    assert opts.max_retry == worker.RECONNECT_FOREVER
+    # at LiveKit's longest pause between tries (10 s), that is longer than any outage
+    assert opts.max_retry * 10 > 100 * 365 * 24 * 3600
 
 
 # ---------------------------------------------------------------------- entrypoint
