@@ -29,10 +29,12 @@ TTSChunking = Literal["clause", "sentence", "tokens"]
 TTSPlugin = Literal["cartesia_ws", "livekit"]
 InterruptionMode = Literal["vad", "adaptive"]
 TurnDetection = Literal["vad", "model"]
+JobExecutor = Literal["process", "thread"]
 TTS_CHUNKING_MODES: tuple[str, ...] = get_args(TTSChunking)
 TTS_PLUGINS: tuple[str, ...] = get_args(TTSPlugin)
 INTERRUPTION_MODES: tuple[str, ...] = get_args(InterruptionMode)
 TURN_DETECTION_MODES: tuple[str, ...] = get_args(TurnDetection)
+JOB_EXECUTORS: tuple[str, ...] = get_args(JobExecutor)
 LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "WARNING", "ERROR", "CRITICAL")
 
 _HOW_TO_SET = "export it or put it in .env (see .env.example)"
@@ -102,6 +104,8 @@ class Settings:
     worker_load_threshold: float = _setting(0.9)
     # Sessions per worker process; 0: LiveKit's CPU-based load decides when it is full.
     worker_max_jobs: int = _setting(0)
+    # Each session in its own process (LiveKit's default) or in a thread of one process.
+    worker_job_executor: JobExecutor = _setting("process", choices=JOB_EXECUTORS)
     log_level: str | None = _setting(None, choices=LOG_LEVELS)
 
     # ------------------------------------------------------------------ construction

@@ -18,6 +18,7 @@ from livekit.agents import (
     AgentSession,
     APIStatusError,
     JobContext,
+    JobExecutorType,
     JobProcess,
     WorkerOptions,
     llm,
@@ -379,5 +380,6 @@ def server_options(settings: Settings) -> WorkerOptions:
         # LiveKit gives up after 16 tries (~2 min) and exits 0, so a supervisor that restarts
         # on failure never brings it back: keep trying, every 10 s, until the server is back
         max_retry=RECONNECT_FOREVER,
+        job_executor_type=JobExecutorType(settings.worker_job_executor),
         **extra,
     )
