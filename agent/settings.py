@@ -106,6 +106,9 @@ class Settings:
     worker_max_jobs: int = _setting(0)
     # Each session in its own process (LiveKit's default) or in a thread of one process.
     worker_job_executor: JobExecutor = _setting("process", choices=JOB_EXECUTORS)
+    # On SIGTERM: take no new rooms, let running sessions finish for at most this many
+    # seconds, then exit (LiveKit's default is an hour; a pod's grace period must cover it).
+    worker_drain_timeout: int = _setting(600)
     log_level: str | None = _setting(None, choices=LOG_LEVELS)
 
     # ------------------------------------------------------------------ construction

@@ -381,5 +381,6 @@ def server_options(settings: Settings) -> WorkerOptions:
         # on failure never brings it back: keep trying, every 10 s, until the server is back
         max_retry=RECONNECT_FOREVER,
         job_executor_type=JobExecutorType(settings.worker_job_executor),
+        drain_timeout=settings.worker_drain_timeout,
         **extra,
     )

@@ -143,3 +143,23 @@ async def test_a_room_left_without_an_agent_is_dispatched_again(stack: Stack) ->
     finally:
         await redispatch.aclose()
         worker.stop()
+
+
+async def test_a_draining_worker_stops_waiting_for_its_sessions_at_the_drain_bound(
+    stack: Stack,
+) -> None:
+    """WORKER_DRAIN_TIMEOUT bounds the drain on SIGTERM (what a pod's grace period must
+    outlast, deploy/kubernetes/worker.yaml): a session that does not end does not keep the
+    worker alive past it."""
+    worker = await stack.start_worker("bounded", AGENT_NAME="bounded", WORKER_DRAIN_TIMEOUT="2")
+    try:
+        async with stack.user(new_room("bounded"), agent="bounded") as user:
+            await user.wait_for_agent(timeout=60)
+            await user.wait_for_agent_state("listening", after=0.0, timeout=60)
+            worker.terminate()
+            await worker.wait_exit(timeout=60)
+            # it left with its session still running: the bound ended the drain
+            assert worker.messages("draining worker")
+            assert worker.messages("drain timed out, forcing shutdown")
+    finally:
+        worker.stop()
