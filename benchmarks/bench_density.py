@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import statistics
 import tempfile
@@ -38,11 +37,15 @@ import psutil
 from agent.__main__ import make_token
 from agent.livekit_server import LocalServer, ensure_binary
 from agent.local_openai import FakeOpenAI
+from agent.local_stack import server_settings, worker_env
 from agent.room_user import RoomUser
 from agent.settings import Settings
 from agent.simulate import espeak_utterance
 from agent.worker_process import WorkerProcess
 from plugin_cartesia_ws.emulator import EmulatorProcess
+from plugin_cartesia_ws.emulator.state import DEV_API_KEY
+
+from .bench_room import run_and_save
 
 RESULTS = Path(__file__).parent / "results"
 WORKER_CORE, RIG_CORE = {0}, {1}
@@ -288,22 +291,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 token_interval=0.025,
             ).start()
             try:
-                settings = Settings(
-                    livekit_url=server.url,
-                    livekit_api_key=server.api_key,
-                    livekit_api_secret=server.api_secret,
+                settings = server_settings(server)
+                env = worker_env(
+                    settings,
+                    openai=openai,
+                    CARTESIA_API_KEY=DEV_API_KEY,
+                    CARTESIA_BASE_URL=emulator.url,
+                    LOG_LEVEL="INFO",
                 )
-                env = {
-                    "LIVEKIT_URL": server.url,
-                    "LIVEKIT_API_KEY": server.api_key,
-                    "LIVEKIT_API_SECRET": server.api_secret,
-                    "CARTESIA_API_KEY": "sk_car_emulator_dev_key",
-                    "CARTESIA_BASE_URL": emulator.url,
-                    "OPENAI_BASE_URL": openai.base_url,
-                    "OPENAI_API_KEY": "sk-local",
-                    "WORKER_PORT": "0",
-                    "LOG_LEVEL": "INFO",
-                }
                 rig = {"server": server, "settings": settings, "env": env, "pcm": pcm}
                 cases = {case: await run_case(case, args, rig, logs) for case in args.cases}
             finally:
@@ -363,14 +358,7 @@ def main(argv: list[str] | None = None) -> None:
         args.cases, args.levels, args.turns = ["ours-process"], [1, 2], 1
     if len(os.sched_getaffinity(0)) < 2:
         raise SystemExit("needs 2 cores: one for the worker, one for everything else")
-    started = time.perf_counter()
-    result = asyncio.run(run(args))
-    result["seconds"] = round(time.perf_counter() - started, 1)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "density.json").write_text(json.dumps(result, indent=1))
-    text = report(result)
-    (args.out / "density.md").write_text(text + "\n")
-    print(text)
+    run_and_save(run(args), args.out, "density", report)
 
 
 if __name__ == "__main__":
