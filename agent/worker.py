@@ -350,6 +350,10 @@ def server_options(settings: Settings) -> WorkerOptions:
     if log_level:
         extra["log_level"] = log_level
     threshold = settings.worker_load_threshold
+    if settings.tts_plugin == "livekit":
+        # LiveKit plugins register on import and only on the main thread: with
+        # WORKER_JOB_EXECUTOR=thread, build_tts runs in a job's thread and could not import it
+        importlib.import_module("livekit.plugins.cartesia")
     if settings.worker_max_jobs > 0:
         # load = share of the job slots in use; full at 1.0. LiveKit's server then sends
         # new rooms to the other workers, and each worker keeps as many warm processes as

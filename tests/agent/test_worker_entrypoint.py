@@ -7,6 +7,9 @@ import asyncio
 import logging
 import math
 import pickle
+import subprocess
+import sys
+from pathlib import Path
 from types import SimpleNamespace
 from typing import cast
 
@@ -26,6 +29,8 @@ from agent.audio_io import TranscriptCollector, VirtualSpeaker
 from agent.job_slots import JobSlots
 from agent.settings import Settings
 from tests.fakes import FakeOpenAI, StubTTS
+
+ROOT = Path(__file__).resolve().parent.parent.parent
 
 REPLY = "It is sunny and twenty two degrees in Paris."
 INSTRUCTIONS = "You are a weather bot. Answer in one sentence."
@@ -396,3 +401,32 @@ async def test_stt_can_use_its_own_server(clean_env: pytest.MonkeyPatch) -> None
     finally:
         await stt.aclose()
         await llm.aclose()
+
+
+def test_the_official_plugin_works_in_a_job_thread() -> None:
+    """WORKER_JOB_EXECUTOR=thread with TTS_PLUGIN=livekit: a job's thread builds the TTS, and
+    LiveKit plugins may only register on the main thread. Found by the density benchmark
+    (every room failed: "Plugins must be registered on the main thread"). In a fresh
+    interpreter, where nothing has imported the plugin yet."""
+    code = """
+import threading
+from agent import worker
+from agent.settings import Settings
+settings = Settings(tts_plugin="livekit", cartesia_api_key="k", worker_job_executor="thread")
+worker.server_options(settings)
+errors = []
+def job():
+    try:
+        worker.build_tts(settings)
+    except Exception as e:
+        errors.append(repr(e))
+thread = threading.Thread(target=job)
+thread.start()
+thread.join()
+print(errors)
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
+    assert out.returncode == 0, out.stderr[-500:]
+    assert out.stdout.strip() == "[]", out.stdout
