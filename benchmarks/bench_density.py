@@ -314,6 +314,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def cpu_per_turn(lv: dict[str, Any]) -> str:
+    """The worker's CPU seconds per turn heard: comparable across cases whose windows differ
+    in length (a slower case spreads the same work over a longer window)."""
+    if not lv["turns"]:
+        return "–"
+    return f"{lv['worker_core_share'] * lv['window_s'] / lv['turns']:.2f} s"
+
+
 def report(result: dict[str, Any]) -> str:
     lines = [
         f"Worker alone on one core; p95 heard latency limit {result['limit']}x one session.",
@@ -331,15 +339,21 @@ def report(result: dict[str, Any]) -> str:
         )
     lines += [
         "",
-        "| case | N | turns | p50 | p95 | worker core | rig core | PSS total | failed |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| case | N | turns | p50 | p95 | worker core | CPU per turn | rig core | PSS total | failed |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, case in result["cases"].items():
         for lv in case["levels"]:
+            if not lv["turns"]:  # a room never got its agent: nothing was measured
+                lines.append(
+                    f"| {name} | {lv['sessions']} | 0 | – | – | – | – | – | "
+                    f"{lv['pss_mb']:.0f} MB | {len(lv['failed_sessions'])} |"
+                )
+                continue
             lines.append(
                 f"| {name} | {lv['sessions']} | {lv['turns']} | {lv['heard_p50_ms']} ms | "
                 f"{lv['heard_p95_ms']} ms | {lv['worker_core_share'] * 100:.0f} % | "
-                f"{lv['rig_core_share'] * 100:.0f} % | {lv['pss_mb']:.0f} MB | {len(lv['failed_sessions'])} |"
+                f"{cpu_per_turn(lv)} | {lv['rig_core_share'] * 100:.0f} % | {lv['pss_mb']:.0f} MB | {len(lv['failed_sessions'])} |"
             )
     return "\n".join(lines)
 
