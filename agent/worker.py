@@ -355,11 +355,12 @@ def server_options(settings: Settings) -> WorkerOptions:
         # WORKER_JOB_EXECUTOR=thread, build_tts runs in a job's thread and could not import it
         importlib.import_module("livekit.plugins.cartesia")
     if settings.worker_max_jobs > 0:
-        # load = share of the job slots in use; full at 1.0. LiveKit's server then sends
-        # new rooms to the other workers, and each worker keeps as many warm processes as
-        # it has free slots (LiveKit's reservation estimate is threshold / idle processes).
-        # on a cluster the node a room goes to tries only its own workers: a room this
-        # worker declines is dispatched again once the servers know it is full
+        # load = share of the job slots in use, reported to the server, which sends new
+        # rooms to the workers with the most free slots. The slots are counted by
+        # `request_fnc` alone: with a finite threshold LiveKit would refuse a full worker's
+        # offers itself, unseen, and on a cluster (where the node a room goes to tries only
+        # its own workers) such a room waits for good. Every decline goes through JobSlots,
+        # which hands the room to the Redispatcher (agent/redispatch.py).
         redispatch = Redispatcher(
             str(settings.livekit_url),
             str(settings.livekit_api_key),
@@ -371,7 +372,7 @@ def server_options(settings: Settings) -> WorkerOptions:
         extra["num_idle_processes"] = ServerEnvOption(
             dev_default=0, prod_default=settings.worker_max_jobs
         )
-        threshold = 1.0
+        threshold = math.inf
     return WorkerOptions(
         entrypoint_fnc=entrypoint,
         prewarm_fnc=prewarm,

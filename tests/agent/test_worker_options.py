@@ -3,9 +3,12 @@ executor can build either TTS plugin."""
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 from pathlib import Path
+
+from livekit.agents.worker import ServerEnvOption
 
 from agent import worker
 from agent.settings import Settings
@@ -49,3 +52,13 @@ print(errors)
     )
     assert out.returncode == 0, out.stderr[-500:]
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_with_job_slots_every_offer_reaches_the_slot_count() -> None:
+    """LiveKit's worker refuses an offer itself when its load reaches the threshold, before
+    and without calling request_fnc; a room refused there is never dispatched again (found
+    in the cluster burst test: 'no worker available to handle job', no decline logged). With
+    WORKER_MAX_JOBS the threshold is out of reach and JobSlots decides every offer."""
+    opts = worker.server_options(Settings(worker_max_jobs=2))
+    assert ServerEnvOption.getvalue(opts.load_threshold, devmode=False) == math.inf
+    assert opts.load_fnc is not None and opts.request_fnc is not None

@@ -28,6 +28,7 @@ from agent.livekit_server import ServerUnavailable
 from agent.local_stack import worker_env
 from agent.room_user import RoomUser
 from agent.settings import Settings
+from agent.worker import RECONNECT_FOREVER
 from agent.worker_process import LogLine, WorkerProcess
 
 from .conftest import IN_CI, Stack, new_room
@@ -206,6 +207,10 @@ async def test_a_node_restarts_and_its_worker_comes_back_by_itself(
             f"({came_back - stopped_at:.1f} s after the stop)",
         )
         assert worker_a.returncode is None
+        # while its node was gone it kept trying, set never to give up (LiveKit's default
+        # gives up after 16 tries, about two minutes, and then exits with status 0)
+        retries = worker_a.messages("failed to connect to livekit")
+        assert retries and {r.get("max_retry") for r in retries} == {RECONNECT_FOREVER}
 
         # the next room on the restarted node gets the agent
         room_a = new_room("after")
