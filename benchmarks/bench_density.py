@@ -37,15 +37,14 @@ import psutil
 from agent.__main__ import make_token
 from agent.livekit_server import LocalServer, ensure_binary
 from agent.local_openai import FakeOpenAI
-from agent.local_stack import server_settings, worker_env
+from agent.local_stack import server_settings
 from agent.room_user import RoomUser
 from agent.settings import Settings
 from agent.simulate import espeak_utterance
 from agent.worker_process import WorkerProcess
 from plugin_cartesia_ws.emulator import EmulatorProcess
-from plugin_cartesia_ws.emulator.state import DEV_API_KEY
 
-from .bench_room import run_and_save
+from .bench_room import bench_worker_env, run_and_save
 
 RESULTS = Path(__file__).parent / "results"
 WORKER_CORE, RIG_CORE = {0}, {1}
@@ -292,13 +291,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             ).start()
             try:
                 settings = server_settings(server)
-                env = worker_env(
-                    settings,
-                    openai=openai,
-                    CARTESIA_API_KEY=DEV_API_KEY,
-                    CARTESIA_BASE_URL=emulator.url,
-                    LOG_LEVEL="INFO",
-                )
+                env = bench_worker_env(settings, emulator, openai, LOG_LEVEL="INFO")
                 rig = {"server": server, "settings": settings, "env": env, "pcm": pcm}
                 cases = {case: await run_case(case, args, rig, logs) for case in args.cases}
             finally:

@@ -46,6 +46,16 @@ REPLIES = [
 ]
 
 
+def bench_worker_env(
+    settings: Settings, emulator: EmulatorProcess, openai: FakeOpenAI, **overrides: str
+) -> dict[str, str]:
+    """A worker's environment for the benchmarks' server, emulator process and stand-in."""
+    env = worker_env(
+        settings, openai=openai, CARTESIA_API_KEY=DEV_API_KEY, CARTESIA_BASE_URL=emulator.url
+    )
+    return {**env, **overrides}
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
@@ -80,13 +90,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             replies=reply, transcripts=[QUESTION], ttft=0.3, token_interval=0.025
         ).start()
         settings = server_settings(server)
-        base = worker_env(
-            settings,
-            openai=openai,
-            CARTESIA_API_KEY=DEV_API_KEY,
-            CARTESIA_BASE_URL=emulator.url,
-            # slots for the largest round plus the rooms of the last one still closing
-            WORKER_MAX_JOBS=str(2 * max(args.rooms) + 2),
+        # slots for the largest round plus the rooms of the last one still closing
+        base = bench_worker_env(
+            settings, emulator, openai, WORKER_MAX_JOBS=str(2 * max(args.rooms) + 2)
         )
         workers = {
             name: WorkerProcess(
