@@ -101,6 +101,9 @@ class Settings:
 
     # Worker process.
     worker_port: int = _setting(8081)
+    # Address of the health-check server: empty for every interface (a container's probes
+    # come from outside it); 127.0.0.1 where nothing else may reach it.
+    worker_host: str = _setting("")
     worker_load_threshold: float = _setting(0.9)
     # Sessions per worker process; 0: LiveKit's CPU-based load decides when it is full.
     worker_max_jobs: int = _setting(0)

@@ -379,6 +379,7 @@ def server_options(settings: Settings) -> WorkerOptions:
         agent_name=settings.agent_name,
         load_threshold=ServerEnvOption(dev_default=math.inf, prod_default=threshold),
         port=ServerEnvOption(dev_default=0, prod_default=settings.worker_port),
+        host=settings.worker_host,
         ws_url=settings.livekit_url,
         api_key=settings.livekit_api_key,
         api_secret=settings.livekit_api_secret,

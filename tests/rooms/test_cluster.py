@@ -251,6 +251,16 @@ async def test_everything_listens_on_loopback_only_and_no_secret_is_on_a_command
         assert not outside, (name, outside)
         cmdline = " ".join(psutil.Process(child.proc.pid).cmdline())
         assert cluster.local.api_secret not in cmdline, name
+    # and a worker: its health-check server (WORKER_HOST=127.0.0.1 in the local stack)
+    worker = await cluster.start_worker("loopback", 0, AGENT_NAME="loopback")
+    assert worker.process.proc is not None
+    root = psutil.Process(worker.process.proc.pid)
+    worker_sockets = [
+        s for p in [root, *root.children(recursive=True)] for s in listening_sockets(p.pid)
+    ]
+    assert any(s[0] == "tcp" for s in worker_sockets)
+    assert all(s[1].startswith("127.") for s in worker_sockets), worker_sockets
+    worker.stop()
     for node in cluster.local.nodes:
         assert node.process is not None and node.process.proc is not None
         sockets = listening_sockets(node.process.proc.pid)
