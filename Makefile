@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: test demo demo-room bench lint lock fmt emulator clean livekit-server room-server clients clients-js clients-pipecat clean-clients toxiproxy toxiproxy-if-go playground playground-web
+.PHONY: test demo demo-room bench bench-density lint lock fmt emulator clean livekit-server livekit-cluster room-server clients clients-js clients-pipecat clean-clients toxiproxy toxiproxy-if-go playground playground-web
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -80,6 +80,12 @@ demo-room: $(DEMO_STAMP)
 # LiveKit's open-source server, pinned in agent/dev/livekit_server.py, into .cache/ (needs Go).
 livekit-server: $(STAMP)
 	@$(PY) -m agent.dev.livekit_server build
+
+# A LiveKit cluster on loopback: Debian's redis-server and two nodes sharing it, until Ctrl-C.
+# Prints each node's URL and a 0600 file with a worker's settings for node 0.
+livekit-cluster: $(STAMP)
+	@$(PY) -m agent.dev.livekit_server build >/dev/null
+	@$(PY) -m agent.dev.cluster
 
 # Talk to the agent in a browser: starts what is missing (LiveKit server, emulator, local
 # OpenAI stand-in, worker), serves the page on localhost and prints its URL; Ctrl-C stops all.

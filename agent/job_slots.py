@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from livekit.agents import JobRequest
@@ -19,8 +20,10 @@ class JobSlots:
     Here running and accepting jobs are counted at the same instant, in one place.
     """
 
-    def __init__(self, max_jobs: int) -> None:
+    def __init__(self, max_jobs: int, on_decline: Callable[[str, str], None] | None = None) -> None:
         self.max_jobs = max_jobs
+        # told (room, agent name) of every room declined, e.g. Redispatcher.declined
+        self.on_decline = on_decline
         self._server: Any = None
         self._accepting: set[str] = set()
         self._warned_blind = False
@@ -55,6 +58,8 @@ class JobSlots:
                 self.max_jobs,
             )
             await req.reject(terminate=False)  # False: the server tries another worker
+            if self.on_decline is not None:
+                self.on_decline(req.room.name, req.agent_name)
             return
         self._accepting.add(req.id)
         try:

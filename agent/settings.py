@@ -33,10 +33,12 @@ InterruptionMode = Literal["vad", "adaptive"]
 TurnDetection = Literal["vad", "model"]
 OnOff = Literal["on", "off"]
 ON_OFF: tuple[str, ...] = get_args(OnOff)
+JobExecutor = Literal["process", "thread"]
 TTS_CHUNKING_MODES: tuple[str, ...] = get_args(TTSChunking)
 TTS_PLUGINS: tuple[str, ...] = get_args(TTSPlugin)
 INTERRUPTION_MODES: tuple[str, ...] = get_args(InterruptionMode)
 TURN_DETECTION_MODES: tuple[str, ...] = get_args(TurnDetection)
+JOB_EXECUTORS: tuple[str, ...] = get_args(JobExecutor)
 LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "WARNING", "ERROR", "CRITICAL")
 
 _HOW_TO_SET = "export it or put it in .env (see .env.example)"
@@ -119,9 +121,17 @@ class Settings:
 
     # Worker process.
     worker_port: int = _setting(8081)
+    # Address of the health-check server: empty for every interface (a container's probes
+    # come from outside it); 127.0.0.1 where nothing else may reach it.
+    worker_host: str = _setting("")
     worker_load_threshold: float = _setting(0.9)
     # Sessions per worker process; 0: LiveKit's CPU-based load decides when it is full.
     worker_max_jobs: int = _setting(0)
+    # Each session in its own process (LiveKit's default) or in a thread of one process.
+    worker_job_executor: JobExecutor = _setting("process", choices=JOB_EXECUTORS)
+    # On SIGTERM: take no new rooms, let running sessions finish for at most this many
+    # seconds, then exit (LiveKit's default is an hour; a pod's grace period must cover it).
+    worker_drain_timeout: int = _setting(600)
     log_level: str | None = _setting(None, choices=LOG_LEVELS)
 
     # ------------------------------------------------------------------ construction

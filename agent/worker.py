@@ -18,6 +18,7 @@ from livekit.agents import (
     AgentSession,
     APIStatusError,
     JobContext,
+    JobExecutorType,
     JobProcess,
     WorkerOptions,
     llm,
@@ -25,13 +26,14 @@ from livekit.agents import (
     tts,
     vad,
 )
-from livekit.agents.voice.events import CloseEvent, ConversationItemAddedEvent, ErrorEvent
+from livekit.agents.voice.events import CloseEvent
 from livekit.agents.voice.turn import InterruptionOptions, TurnHandlingOptions
 from livekit.agents.worker import ServerEnvOption
 from livekit.plugins import openai, silero
 
 from .job_slots import JobSlots
-from .quiet_logs import fold_tts_tracebacks
+from .redispatch import Redispatcher
+from .session_logs import attach_logging, describe_error
 from .settings import Settings
 
 with contextlib.suppress(ImportError):
@@ -44,6 +46,7 @@ log = logging.getLogger("agent")
 
 VAD_USERDATA_KEY = "vad"
 MODELS_USERDATA_KEY = "stt_llm"
+RECONNECT_FOREVER = 2**31  # attempts: at LiveKit's 10 s apart, 680 years
 
 
 # ---------------------------------------------------------------------- components
@@ -183,112 +186,6 @@ async def tts_problem(engine: tts.TTS | None, timeout: float = 10.0) -> str | No
     return None
 
 
-def describe_error(error: object) -> str:
-    """One line for people, from an exception or LiveKit's wrapper of one (`TTSError`,
-    `LLMError`, ...: `.error`). LiveKit's `str(APIStatusError)` is `message='...',
-    status_code=401, retryable=False`: its message is the sentence."""
-    inner = getattr(error, "error", None)
-    if isinstance(inner, BaseException):
-        error = inner
-    if isinstance(error, APIStatusError):
-        return error.message
-    return str(error) or type(error).__name__
-
-
-# ---------------------------------------------------------------------- logging
-def _ms(value: Any) -> str:
-    return f"{value * 1000:.0f} ms" if isinstance(value, int | float) else "n/a"
-
-
-def attach_logging(session: AgentSession) -> None:
-    """Per-turn latency from the ChatMessage metrics, and the components' own metrics; a
-    failed reply is our one line (LiveKit's tracebacks of it are folded: quiet_logs)."""
-    fold_tts_tracebacks()
-
-    @session.on("conversation_item_added")
-    def _on_item(ev: ConversationItemAddedEvent) -> None:
-        item = ev.item
-        if not isinstance(item, llm.ChatMessage):
-            return
-        m: dict[str, Any] = dict(item.metrics or {})
-        if item.role == "assistant":
-            log.info(
-                "agent turn: e2e %s, llm ttft %s, tts ttfb %s%s",
-                _ms(m.get("e2e_latency")),
-                _ms(m.get("llm_node_ttft")),
-                _ms(m.get("tts_node_ttfb")),
-                " (interrupted)" if item.interrupted else "",
-                extra={
-                    "e2e_latency": m.get("e2e_latency"),
-                    "llm_node_ttft": m.get("llm_node_ttft"),
-                    "tts_node_ttfb": m.get("tts_node_ttfb"),
-                    "interrupted": item.interrupted,
-                },
-            )
-        elif item.role == "user":
-            log.info(
-                "user turn: end of turn delay %s, transcription delay %s",
-                _ms(m.get("end_of_turn_delay")),
-                _ms(m.get("transcription_delay")),
-                extra={
-                    "end_of_turn_delay": m.get("end_of_turn_delay"),
-                    "transcription_delay": m.get("transcription_delay"),
-                },
-            )
-        if log.isEnabledFor(logging.DEBUG):
-            log.debug("%s said: %s", item.role, item.text_content or "")
-
-    components: list[stt.STT | llm.LLM | tts.TTS | None] = [session.stt, session.tts]
-    if isinstance(session.llm, llm.LLM):
-        components.append(session.llm)
-    for component in components:
-        if component is not None:
-            component.on("metrics_collected", _log_component_metrics)
-
-    @session.on("error")
-    def _on_error(ev: ErrorEvent) -> None:
-        log.warning(
-            "session error from %s: %s%s",
-            type(ev.source).__name__,
-            describe_error(ev.error),
-            "" if getattr(ev.error, "recoverable", True) else " (gave up on this reply)",
-        )
-
-    @session.on("close")
-    def _on_close(ev: CloseEvent) -> None:
-        log.info("session closed: %s", ev.reason, extra={"usage": str(session.usage)})
-
-
-def _log_component_metrics(metrics: Any) -> None:
-    kind = getattr(metrics, "type", "")
-    if kind == "tts_metrics":
-        log.info(
-            "tts: ttfb %s, %.2f s audio for %d chars%s",
-            _ms(metrics.ttfb),
-            metrics.audio_duration,
-            metrics.characters_count,
-            ", connection reused" if metrics.connection_reused else "",
-            extra={"metrics": metrics.model_dump()},
-        )
-    elif kind == "llm_metrics":
-        log.info(
-            "llm: ttft %s, %d tokens, %.0f tokens/s",
-            _ms(metrics.ttft),
-            metrics.completion_tokens,
-            metrics.tokens_per_second,
-            extra={"metrics": metrics.model_dump()},
-        )
-    elif kind == "stt_metrics":
-        log.info(
-            "stt: %s for %.2f s audio",
-            _ms(metrics.duration),
-            metrics.audio_duration,
-            extra={"metrics": metrics.model_dump()},
-        )
-    else:
-        log.debug("metrics: %s", metrics)
-
-
 # ---------------------------------------------------------------------- entrypoint
 def _vad_for(ctx: JobContext) -> vad.VAD:
     loaded = ctx.proc.userdata.get(VAD_USERDATA_KEY)
@@ -358,25 +255,43 @@ def server_options(settings: Settings) -> WorkerOptions:
     if log_level:
         extra["log_level"] = log_level
     threshold = settings.worker_load_threshold
+    if settings.tts_plugin == "livekit":
+        # LiveKit plugins register on import and only on the main thread: with
+        # WORKER_JOB_EXECUTOR=thread, build_tts runs in a job's thread and could not import it
+        importlib.import_module("livekit.plugins.cartesia")
     if settings.worker_max_jobs > 0:
-        # load = share of the job slots in use; full at 1.0. LiveKit's server then sends
-        # new rooms to the other workers, and each worker keeps as many warm processes as
-        # it has free slots (LiveKit's reservation estimate is threshold / idle processes).
-        slots = JobSlots(settings.worker_max_jobs)
+        # load = share of the job slots in use, reported to the server, which sends new
+        # rooms to the workers with the most free slots. The slots are counted by
+        # `request_fnc` alone: with a finite threshold LiveKit would refuse a full worker's
+        # offers itself, unseen, and on a cluster (where the node a room goes to tries only
+        # its own workers) such a room waits for good. Every decline goes through JobSlots,
+        # which hands the room to the Redispatcher (agent/redispatch.py).
+        redispatch = Redispatcher(
+            str(settings.livekit_url),
+            str(settings.livekit_api_key),
+            str(settings.livekit_api_secret),
+        )
+        slots = JobSlots(settings.worker_max_jobs, on_decline=redispatch.declined)
         extra["load_fnc"] = slots.load
         extra["request_fnc"] = slots.request
         extra["num_idle_processes"] = ServerEnvOption(
             dev_default=0, prod_default=settings.worker_max_jobs
         )
-        threshold = 1.0
+        threshold = math.inf
     return WorkerOptions(
         entrypoint_fnc=entrypoint,
         prewarm_fnc=prewarm,
         agent_name=settings.agent_name,
         load_threshold=ServerEnvOption(dev_default=math.inf, prod_default=threshold),
         port=ServerEnvOption(dev_default=0, prod_default=settings.worker_port),
+        host=settings.worker_host,
         ws_url=settings.livekit_url,
         api_key=settings.livekit_api_key,
         api_secret=settings.livekit_api_secret,
+        # LiveKit gives up after 16 tries (~2 min) and exits 0, so a supervisor that restarts
+        # on failure never brings it back: keep trying, every 10 s, until the server is back
+        max_retry=RECONNECT_FOREVER,
+        job_executor_type=JobExecutorType(settings.worker_job_executor),
+        drain_timeout=settings.worker_drain_timeout,
         **extra,
     )

@@ -20,17 +20,20 @@ import statistics
 import tempfile
 import time
 import uuid
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
 from agent.dev.livekit_server import LocalServer, ensure_binary
 from agent.dev.local_openai import FakeOpenAI
+from agent.dev.local_stack import server_settings, worker_env
 from agent.dev.room_user import RoomUser
 from agent.dev.worker_process import WorkerProcess
 from agent.settings import Settings
 from agent.simulate import espeak_utterance
 from agent.token import make_token
 from plugin_cartesia_ws.emulator import EmulatorProcess
+from plugin_cartesia_ws.emulator.state import DEV_API_KEY
 
 RESULTS = Path(__file__).parent / "results"
 QUESTION = "What should I cook for dinner tonight?"
@@ -41,6 +44,16 @@ REPLIES = [
     "Of course. You could try tacos, a stir fry, or a quick omelette with herbs.",
     "A roast chicken costs about twelve dollars and feeds four people with leftovers.",
 ]
+
+
+def bench_worker_env(
+    settings: Settings, emulator: EmulatorProcess, openai: FakeOpenAI, **overrides: str
+) -> dict[str, str]:
+    """A worker's environment for the benchmarks' server, emulator process and stand-in."""
+    env = worker_env(
+        settings, openai=openai, CARTESIA_API_KEY=DEV_API_KEY, CARTESIA_BASE_URL=emulator.url
+    )
+    return {**env, **overrides}
 
 
 def pct(values: list[float], q: float) -> float:
@@ -76,18 +89,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         openai = await FakeOpenAI(
             replies=reply, transcripts=[QUESTION], ttft=0.3, token_interval=0.025
         ).start()
-        base = {
-            "LIVEKIT_URL": server.url,
-            "LIVEKIT_API_KEY": server.api_key,
-            "LIVEKIT_API_SECRET": server.api_secret,
-            "CARTESIA_API_KEY": "sk_car_emulator_dev_key",
-            "CARTESIA_BASE_URL": emulator.url,
-            "OPENAI_BASE_URL": openai.base_url,
-            "OPENAI_API_KEY": "sk-local",
-            "WORKER_PORT": "0",
-            # slots for the largest round plus the rooms of the last one still closing
-            "WORKER_MAX_JOBS": str(2 * max(args.rooms) + 2),
-        }
+        settings = server_settings(server)
+        # slots for the largest round plus the rooms of the last one still closing
+        base = bench_worker_env(
+            settings, emulator, openai, WORKER_MAX_JOBS=str(2 * max(args.rooms) + 2)
+        )
         workers = {
             name: WorkerProcess(
                 {**base, "AGENT_NAME": name, "TTS_PLUGIN": plugin},
@@ -95,11 +101,6 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             ).start()
             for name, plugin in (("ours", "cartesia_ws"), ("baseline", "livekit"))
         }
-        settings = Settings(
-            livekit_url=server.url,
-            livekit_api_key=server.api_key,
-            livekit_api_secret=server.api_secret,
-        )
         try:
             for w in workers.values():
                 await w.wait_registered(timeout=120)
@@ -208,6 +209,25 @@ def plot(result: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+def run_and_save(
+    work: Coroutine[Any, Any, dict[str, Any]],
+    out: Path,
+    stem: str,
+    report: Callable[[dict[str, Any]], str],
+) -> dict[str, Any]:
+    """Run `work`, time it, write `<stem>.json` and the report `<stem>.md` into `out`, print
+    the report."""
+    started = time.perf_counter()
+    result = asyncio.run(work)
+    result["seconds"] = round(time.perf_counter() - started, 1)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{stem}.json").write_text(json.dumps(result, indent=1))
+    text = report(result)
+    (out / f"{stem}.md").write_text(text + "\n")
+    print(text)
+    return result
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--turns", type=int, default=20, help="turns per plugin (20)")
@@ -219,15 +239,8 @@ def main(argv: list[str] | None = None) -> None:
     args.rooms = [int(x) for x in args.rooms.split(",")]
     if args.quick:
         args.turns, args.rooms, args.scale_rounds = 5, [1, 4], 2
-    started = time.perf_counter()
-    result = asyncio.run(run(args))
-    result["seconds"] = round(time.perf_counter() - started, 1)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "room.json").write_text(json.dumps(result, indent=1))
-    text = report(result)
-    (args.out / "room.md").write_text(text + "\n")
+    result = run_and_save(run(args), args.out, "room", report)
     plot(result, args.out / "room.png")
-    print(text)
 
 
 if __name__ == "__main__":

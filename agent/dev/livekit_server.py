@@ -4,7 +4,14 @@ repository's own `livekit.yaml`, wait until it answers, stop it.
 The room tests, `python -m agent simulate --room` and the room benchmarks use it. The binary
 is LiveKit's open-source server, built from the Go module proxy at `VERSION` into
 `.cache/livekit-server/<VERSION>/` (`make livekit-server`, or `python -m agent.dev.livekit_server
-build`). Ports and keys are overridden on the command line, everything bound to loopback.
+build`).
+
+Each run gets its own config, written from `livekit.yaml` into a private directory: free
+ports, and loopback only. Signalling binds 127.0.0.1; WebRTC uses UDP on 127.0.0.1 alone
+(`rtc.interfaces`: lo) with TCP off, because v1.13.5 opens its RTC TCP port on every
+interface whatever `rtc.interfaces` says. The keys go in through the environment
+(`LIVEKIT_KEYS`), never on the command line, where `ps` would show the secret to every
+user of the machine. With `redis` set the node joins a cluster (agent.dev.cluster).
 
 Why VERSION is not the newest release: from v1.13.6 on, the server's go.mod replaces pion's
 webrtc, dtls and ice with LiveKit forks that the Go module proxy does not serve, so
@@ -18,14 +25,19 @@ import argparse
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from plugin_cartesia_ws.emulator.child_process import ChildExited, ChildProcess
 
@@ -101,13 +113,37 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
         return int(s.getsockname()[1])
 
 
+def loopback_config(
+    base: dict[str, Any], *, port: int, udp_port: int, node_ip: str
+) -> dict[str, Any]:
+    """`base` (livekit.yaml) with everything on loopback and no keys: signalling on
+    127.0.0.1, WebRTC over UDP on the loopback interface only, RTC over TCP off (v1.13.5
+    would listen on every interface for it)."""
+    config = {k: v for k, v in base.items() if k != "keys"}
+    rtc = dict(config.get("rtc") or {})
+    rtc.update(
+        tcp_port=0,
+        udp_port=udp_port,
+        node_ip=node_ip,
+        use_external_ip=False,
+        interfaces={"includes": ["lo"]},
+        # the UDP mux skips loopback addresses unless asked (pion's default)
+        enable_loopback_candidate=True,
+    )
+    rtc.pop("port_range_start", None)
+    rtc.pop("port_range_end", None)
+    config.update(port=port, bind_addresses=["127.0.0.1"], rtc=rtc)
+    return config
+
+
 @dataclass
 class LocalServer:
     """A livekit-server child process on loopback. Use as a context manager or start()/stop().
 
-    The config is the repository's livekit.yaml; the command line overrides the ports
-    (free ones by default), the bind address (127.0.0.1) and the keys (a fresh 32-byte
-    secret per run, as the server asks of production secrets)."""
+    The config is the repository's livekit.yaml made loopback-only (`loopback_config`), on
+    free ports by default; the keys are a fresh 32-byte secret per run, as the server asks
+    of production secrets, handed over in the environment. With `redis` ("host:port") the
+    node shares rooms and workers with the other nodes on that Redis."""
 
     binary: Path
     api_key: str = "devkey"
@@ -118,7 +154,10 @@ class LocalServer:
     node_ip: str = "127.0.0.1"
     log_path: Path | None = None
     extra_args: tuple[str, ...] = ()  # more overrides, e.g. ("--room.auto_create=false",)
+    redis: str | None = None
+    udp_port: int = 0
     process: ChildProcess | None = None
+    config_path: Path | None = None
 
     @property
     def url(self) -> str:
@@ -128,32 +167,37 @@ class LocalServer:
     def http_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def write_config(self) -> Path:
+        """This run's config file, in a directory only this user can read."""
+        base = yaml.safe_load(CONFIG.read_text(encoding="utf-8"))
+        config = loopback_config(base, port=self.port, udp_port=self.udp_port, node_ip=self.node_ip)
+        if self.redis:
+            config["redis"] = {"address": self.redis}
+        if self.config_path is None:
+            self.config_path = Path(tempfile.mkdtemp(prefix="livekit-")) / "livekit.yaml"
+        self.config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
+        return self.config_path
+
     def command(self) -> list[str]:
-        return [
-            str(self.binary),
-            "--config",
-            str(CONFIG),
-            "--bind",
-            "127.0.0.1",
-            "--node-ip",
-            self.node_ip,
-            "--port",
-            str(self.port),
-            "--rtc.tcp_port",
-            str(free_port()),
-            "--udp-port",
-            str(free_port(socket.SOCK_DGRAM)),
-            "--keys",
-            f"{self.api_key}: {self.api_secret}",
-            *self.extra_args,
-        ]
+        return [str(self.binary), "--config", str(self.write_config()), *self.extra_args]
+
+    def environment(self) -> dict[str, str]:
+        """The child's environment: ours plus the keys (`LIVEKIT_KEYS`, read by the server
+        like `--keys`, which would put the secret in every `ps` listing)."""
+        return {**os.environ, "LIVEKIT_KEYS": f"{self.api_key}: {self.api_secret}"}
 
     def start(self, timeout: float = 20.0) -> LocalServer:
         if not self.port:
             self.port = free_port()
+        if not self.udp_port:
+            self.udp_port = free_port(socket.SOCK_DGRAM)
         # its log goes straight to the file: the server is chatty and nothing reads it live
         self.process = ChildProcess(
-            self.command(), name="livekit-server", log_path=self.log_path, read_lines=False
+            self.command(),
+            name="livekit-server",
+            env=self.environment(),
+            log_path=self.log_path,
+            read_lines=False,
         ).start()
         try:
             # the server answers GET / with "OK" once it listens
@@ -174,10 +218,15 @@ class LocalServer:
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             return False
 
-    def stop(self) -> None:
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        """Stop the node (SIGKILL: as if it crashed). Its ports stay this object's, so
+        `start()` brings the same node address back."""
         if self.process is not None:
-            self.process.stop(timeout=10)
+            self.process.stop(timeout=10, sig=sig)
             self.process = None
+        if self.config_path is not None:
+            shutil.rmtree(self.config_path.parent, ignore_errors=True)
+            self.config_path = None
 
     def __enter__(self) -> LocalServer:
         return self.start()

@@ -62,6 +62,7 @@ def worker_env(
         "LIVEKIT_API_KEY": str(livekit.livekit_api_key),
         "LIVEKIT_API_SECRET": str(livekit.livekit_api_secret),
         "WORKER_PORT": "0",
+        "WORKER_HOST": "127.0.0.1",  # its health check, like everything here, on loopback
         # capacity by job slots, not CPU: LiveKit's server weighs workers by 1 - load and
         # dispatches to none when a busy machine's CPU load reaches 1.0
         "WORKER_MAX_JOBS": "4",

@@ -13,7 +13,6 @@ from typing import Any
 
 from . import CartesiaEmulator
 from .catalogue import VOICES, Catalogue
-from .contexts import ContextRules
 from .extras import ExtraMissing
 from .profiles import PROFILE_ENV, PROFILES, default_profile, make_config
 from .state import DEV_API_KEY, EmulatorConfig

@@ -10,6 +10,7 @@ import pytest
 from livekit import api
 
 from agent.dev.worker_process import WorkerProcess
+from agent.redispatch import Redispatcher
 from agent.simulate import espeak_utterance
 
 from .conftest import Stack, new_room
@@ -98,3 +99,67 @@ async def test_two_workers_share_rooms_and_a_draining_worker_finishes_its_sessio
     finally:
         first.stop()
         second.stop()
+
+
+async def test_a_room_left_without_an_agent_is_dispatched_again(stack: Stack) -> None:
+    """What a worker does for a room it declined (agent.redispatch), driven directly: the
+    room is dispatched again while it has no agent, once, and a room that is gone is not
+    created again. (On a cluster this gives a declined room to another node's worker:
+    tests/rooms/test_cluster.py.)"""
+    worker = await stack.start_worker("spare", AGENT_NAME="spare")
+    redispatch = Redispatcher(
+        stack.server.url, stack.server.api_key, stack.server.api_secret, delay=0.1, settle=10
+    )
+    room = new_room("orphan")
+    try:
+        async with (
+            api.LiveKitAPI(
+                stack.server.http_url, stack.server.api_key, stack.server.api_secret
+            ) as lk,
+            stack.user(room, agent="") as user,  # a room nobody dispatched "spare" to
+        ):
+            redispatch.declined(room, "spare")
+            await user.wait_for_agent(timeout=60)
+            await redispatch.wait()
+            spare = [
+                d for d in await lk.agent_dispatch.list_dispatch(room) if d.agent_name == "spare"
+            ]
+            assert len(spare) == 1 and spare[0].state.jobs
+            # declined again while served: nothing more is dispatched
+            redispatch.declined(room, "spare")
+            await redispatch.wait()
+            again = [
+                d for d in await lk.agent_dispatch.list_dispatch(room) if d.agent_name == "spare"
+            ]
+            assert [d.id for d in again] == [spare[0].id]
+            assert sessions_started(worker) == [room]
+
+            # a room that does not exist (any more) is not created by a dispatch
+            gone = new_room("gone")
+            redispatch.declined(gone, "spare")
+            await redispatch.wait()
+            listed = await lk.room.list_rooms(api.ListRoomsRequest(names=[gone]))
+            assert not listed.rooms
+    finally:
+        await redispatch.aclose()
+        worker.stop()
+
+
+async def test_a_draining_worker_stops_waiting_for_its_sessions_at_the_drain_bound(
+    stack: Stack,
+) -> None:
+    """WORKER_DRAIN_TIMEOUT bounds the drain on SIGTERM (what a pod's grace period must
+    outlast, deploy/kubernetes/worker.yaml): a session that does not end does not keep the
+    worker alive past it."""
+    worker = await stack.start_worker("bounded", AGENT_NAME="bounded", WORKER_DRAIN_TIMEOUT="2")
+    try:
+        async with stack.user(new_room("bounded"), agent="bounded") as user:
+            await user.wait_for_agent(timeout=60)
+            await user.wait_for_agent_state("listening", after=0.0, timeout=60)
+            worker.terminate()
+            await worker.wait_exit(timeout=60)
+            # it left with its session still running: the bound ended the drain
+            assert worker.messages("draining worker")
+            assert worker.messages("drain timed out, forcing shutdown")
+    finally:
+        worker.stop()
