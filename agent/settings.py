@@ -103,6 +103,10 @@ class Settings:
     # At start-up, ask Cartesia whether it accepts the key and knows the voice ("off":
     # start without asking, e.g. offline).
     cartesia_check: OnOff = _setting("on", choices=ON_OFF)
+    # Speculative speech: while the user's turn is not yet confirmed, LiveKit's preemptive
+    # generation runs the LLM; "on" also starts the TTS (with our plugin only: paced and
+    # cancelled on a warm socket, a discarded guess costs at most one pacing lead of text).
+    preemptive_tts: OnOff = _setting("on", choices=ON_OFF)
 
     # OpenAI or any OpenAI-compatible server (Ollama, vLLM, ...).
     openai_api_key: str | None = _setting(None, secret=True)

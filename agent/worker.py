@@ -162,7 +162,9 @@ def build_session(
         llm=llm if llm is not None else build_llm(settings),
         tts=tts if tts is not None else build_tts(settings),
         turn_handling=TurnHandlingOptions(
-            turn_detection=_turn_detection(settings), interruption=interruption
+            turn_detection=_turn_detection(settings),
+            interruption=interruption,
+            preemptive_generation={"enabled": True, "preemptive_tts": _speculative(settings)},
         ),
         # transcripts paced by the TTS's word timestamps: an interrupted reply is cut
         # where the listener stopped hearing it
@@ -171,6 +173,13 @@ def build_session(
     )
     attach_logging(session)
     return session
+
+
+def _speculative(settings: Settings) -> bool:
+    """Start the TTS on LiveKit's preemptive guess: with our plugin (paced, cancelled on a
+    warm socket) a wrong guess costs at most one lead of text; the official plugin would
+    synthesize the whole guessed reply, so it keeps LiveKit's default (off)."""
+    return settings.preemptive_tts == "on" and settings.tts_plugin == "cartesia_ws"
 
 
 async def tts_problem(engine: tts.TTS | None, timeout: float = 10.0) -> str | None:

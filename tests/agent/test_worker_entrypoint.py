@@ -302,3 +302,20 @@ async def test_stt_can_use_its_own_server(clean_env: pytest.MonkeyPatch) -> None
     finally:
         await stt.aclose()
         await llm.aclose()
+
+
+@pytest.mark.parametrize(
+    ("plugin", "setting", "speculative"),
+    [("cartesia_ws", "on", True), ("cartesia_ws", "off", False), ("livekit", "on", False)],
+)
+async def test_speculative_tts_is_on_with_our_plugin_only(
+    clean_env: pytest.MonkeyPatch, plugin: str, setting: str, speculative: bool
+) -> None:
+    settings = Settings(
+        cartesia_api_key="ck", openai_api_key="ok", tts_plugin=plugin, preemptive_tts=setting
+    )  # type: ignore[arg-type]
+    clean_env.setattr(worker, "build_tts", lambda s: StubTTS())
+    session = worker.build_session(settings, vad=object.__new__(silero.VAD))  # type: ignore[arg-type]
+    preemptive = session.options.preemptive_generation
+    assert preemptive["enabled"] is True
+    assert preemptive["preemptive_tts"] is speculative

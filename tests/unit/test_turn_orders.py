@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from plugin_cartesia_ws.receipts import Trust
 from plugin_cartesia_ws.turn import State
-from plugin_cartesia_ws.turn_outputs import Linger, Send
+from plugin_cartesia_ws.turn_outputs import Linger, Release, Send, Words
 
 from .turn_fakes import FakeServer, Harness, machine
 
@@ -116,3 +116,26 @@ def test_order3_a_failed_send_resumes_on_a_new_socket() -> None:
     h.apply(turn.end_input(0.1))
     _drain(h, 0.2)
     assert h.finished and h.heard == THREE
+
+
+def test_a_context_quiet_long_enough_to_expire_is_left_for_a_new_one() -> None:
+    """Cartesia expires a context 1 s after its last audio: text after a longer LLM pause
+    goes in a new context, and its word timings run on on the turn's timeline."""
+    turn = machine(timeout=10.0)
+    h = Harness(turn, FakeServer())
+    h.apply(turn.text("Hello there my friend. ", 0.0))
+    _drain(h, 0.1)
+    first_words = list(h.words)
+    h.apply(turn.text("How are you? ", 3.0))
+    outputs = h.apply(turn.end_input(3.0))  # quiet for 2.9 s: expired
+    assert turn.context_id == "ctx-r1" and Release("ctx") in outputs  # nothing to end there
+    before = len(h.words)
+    events = h.server.contexts["ctx-r1"].events
+    timings = []
+    while events and not turn.finished:
+        for out in h.apply(turn.server(events.popleft(), 3.1)):
+            if isinstance(out, Words):
+                timings += [w.start for w in out.words]
+    assert h.finished and h.heard == "Hello there my friend. How are you? "
+    assert first_words and len(h.words) > before
+    assert min(timings) >= len("Hello there my friend. ") / 100 - 1e-6  # on one timeline
