@@ -36,7 +36,6 @@ from .turn_outputs import Failure, Output
 
 MAX_RESUMES = 2  # per turn; then the turn fails with a clear, retryable error
 FIRST_WORD_MAX_S = 1.5  # audio after which a context without timings or receipts is lost
-CONTEXT_EXPIRY_S = 1.0  # Cartesia: a context expires 1 s after its last audio was streamed
 EXPIRY_GUARD_S = 0.5  # a context quiet this long may have expired: the turn takes a new one
 _EPS = 1e-3
 
@@ -432,11 +431,9 @@ class TurnMachine:
         """Close a context the server may have let expire (it waits for its done in the
         background) and go on in a new one, on the turn's timeline."""
         ctx = self._ctx
-        outputs = self._release_words(None)
-        if now - max(ctx.last_event_at, ctx.last_send_at) < CONTEXT_EXPIRY_S:
-            outputs += [*self._end_frames(now), ops.Linger(ctx.id)]  # alive: let it finish
-        else:
-            outputs.append(ops.Release(ctx.id))  # expired at the server: nothing to end
+        # end it even if it may have expired: a server without expiry would keep it open,
+        # and an expired one answers with an error (or nothing), which the linger absorbs
+        outputs = [*self._release_words(None), *self._end_frames(now), ops.Linger(ctx.id)]
         self._ctx = self._new_context(ctx.time_offset + ctx.pushed_s, now)
         self.state = OPENING
         return outputs

@@ -6,6 +6,7 @@ orders on the pure machine)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import aiohttp
 import pytest
@@ -236,3 +237,26 @@ async def test_order8_a_drop_during_an_llm_pause_repeats_and_fuses_nothing() -> 
     assert not any("you.Your" in t for t in sent)
     assert "".join(sent).split() == (first + rest).split()  # nothing said twice
     assert _words(turn) == (first + rest).split()
+
+
+async def test_order9_a_late_done_is_waited_for_not_cancelled(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A done 300 ms after the last audio is ordinary jitter: the context is not cancelled,
+    nothing is logged as a warning, and the done releases it."""
+    caplog.set_level(logging.INFO)
+    async with CartesiaEmulator(voice="tone") as emu:
+        emu.add_fault("late_done", seconds=0.3)
+        tts = _tts(emu)
+        try:
+            result = await run_turn(tts, llm_tokens(REPLY), token_gap=0.01)
+            record = emu.record(result.context_id)
+            await emu.wait_for(lambda: "done" in record.event_types, timeout=10)
+            socket = tts.pool.socket
+            assert socket is not None
+            await emu.wait_for(lambda: result.context_id not in socket.contexts, timeout=10)
+        finally:
+            await tts.aclose()
+    assert record.cancel_received_at is None  # waited for, not cancelled
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert _words(result) == REPLY.split()

@@ -60,8 +60,9 @@ async def test_a_paced_turn_goes_on_through_context_expiry(expiry: str) -> None:
     assert result.stream is not None and result.stream.stats is not None
     assert result.stream.stats.resumes == 0
     assert len(records) > 1  # it did go on in new contexts
-    assert "".join(r.transcript for r in records).split() == reply  # none lost or repeated
-    assert not [r for r in records if r.errors]  # nothing was sent to an expired context
+    # none lost or repeated, and all of it accepted: no text went to an expired context
+    assert "".join(r.transcript for r in records).split() == reply
+    assert not any(r.phase == "open" for r in records)  # every context ended at the server
     assert "".join(result.transcript).split() == reply  # the aligned transcript runs on
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from plugin_cartesia_ws.receipts import Trust
 from plugin_cartesia_ws.turn import State
-from plugin_cartesia_ws.turn_outputs import Linger, Release, Send, Words
+from plugin_cartesia_ws.turn_outputs import Linger, Send, Words
 
 from .turn_fakes import FakeServer, Harness, machine
 
@@ -128,7 +128,7 @@ def test_a_context_quiet_long_enough_to_expire_is_left_for_a_new_one() -> None:
     first_words = list(h.words)
     h.apply(turn.text("How are you? ", 3.0))
     outputs = h.apply(turn.end_input(3.0))  # quiet for 2.9 s: expired
-    assert turn.context_id == "ctx-r1" and Release("ctx") in outputs  # nothing to end there
+    assert turn.context_id == "ctx-r1" and Linger("ctx") in outputs  # ended, its done awaited
     before = len(h.words)
     events = h.server.contexts["ctx-r1"].events
     timings = []
