@@ -22,7 +22,7 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy plugin_cartesia_ws agent
 
 test: lint clients room-server toxiproxy-if-go
-	$(PY) -m pytest -q -rs -p no:cacheprovider
+	$(PY) -m pytest -q -rfEs -p no:cacheprovider
 
 # The room tests' LiveKit server: built when Go is there (minutes the first time, then
 # cached); without it they skip, saying what to install; with CI set that fails here.

@@ -190,12 +190,14 @@ async def check_integrity(emu: Emulator, turn: Turn) -> None:
         text_frames=len(sent),
         server_first_chunk_at=record["first_chunk_at"],
     )
-    same = record["audio_sha256"] == turn.sha256 and record["audio_bytes"] == turn.audio_bytes
+    # the turn's audio: its first context's and any it went on in (a quiet spell, pacing)
+    sha, size = record["turn_audio_sha256"], record["turn_audio_bytes"]
+    same = sha == turn.sha256 and size == turn.audio_bytes
     turn.integrity = same and bool(record["done_sent"])
     if not turn.integrity:
         turn.integrity_detail = (
             f"got {turn.audio_bytes} B sha {turn.sha256[:12]}, emulator sent "
-            f"{record['audio_bytes']} B sha {record['audio_sha256'][:12]} done={record['done_sent']}"
+            f"{size} B sha {sha[:12]} done={record['done_sent']}"
         )
 
 

@@ -117,7 +117,7 @@ async def _server_sha(http: aiohttp.ClientSession, url: str, context_id: str) ->
     async with http.get(f"{url}/_emulator/contexts/{context_id}") as resp:
         if resp.status != 200:
             return None
-        return str((await resp.json())["audio_sha256"])
+        return str((await resp.json())["turn_audio_sha256"])  # all of the turn's contexts
 
 
 async def _one_turn(

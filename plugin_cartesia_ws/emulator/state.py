@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -58,6 +59,14 @@ class EmulatorConfig:
 
 
 @dataclass
+class TurnAudio:
+    """Every byte of audio sent for one turn's contexts, in order (for integrity checks)."""
+
+    bytes: int = 0
+    sha: Any = field(default_factory=hashlib.sha256)
+
+
+@dataclass
 class ContextRecord:
     context_id: str
     key: str
@@ -75,6 +84,9 @@ class ContextRecord:
     phase: str = "open"  # its lifecycle phase: open, ending, done, cancelled, expired
     done_delay_s: float | None = None  # how late its done was held back (late_done, profiles)
     _sha: Any = field(default_factory=hashlib.sha256, repr=False)
+    # the audio of the whole turn this context belongs to: a client that goes on in a new
+    # context (named ``<first>-r<n>``, as plugin_cartesia_ws does) continues the first's
+    turn: TurnAudio | None = field(default=None, repr=False)
 
     def add_audio(self, audio: bytes, keep: bool) -> None:
         if self.first_chunk_at is None:
@@ -84,6 +96,9 @@ class ContextRecord:
             self.chunks_after_cancel += 1
         self.audio_bytes += len(audio)
         self._sha.update(audio)
+        if self.turn is not None:
+            self.turn.bytes += len(audio)
+            self.turn.sha.update(audio)
         if keep:
             if self.audio is None:
                 self.audio = bytearray()
@@ -118,6 +133,8 @@ class ContextRecord:
             "chunks_after_cancel": self.chunks_after_cancel,
             "audio_bytes": self.audio_bytes,
             "audio_sha256": self.audio_sha256,
+            "turn_audio_bytes": self.turn.bytes if self.turn else self.audio_bytes,
+            "turn_audio_sha256": self.turn.sha.hexdigest() if self.turn else self.audio_sha256,
             "done_sent": self.done_sent,
             "transcript": self.transcript,
             "billed_chars": self.billed_chars,
@@ -219,6 +236,8 @@ class EmulatorState:
         record = self.records.get(context_id)
         if record is None:
             record = self.records[context_id] = ContextRecord(context_id, key, socket_id)
+            first = self.records.get(re.sub(r"-r\d+$", "", context_id))
+            record.turn = first.turn if first is not None and first.turn else TurnAudio()
             if len(self.records) > self.config.max_records:
                 del self.records[next(iter(self.records))]  # dicts keep insertion order
         return record
