@@ -170,18 +170,32 @@ async def _barge_in(stack: Stack, before: set[str]) -> None:
         stack.script.transcript = STOP
         interruption = user.say(espeak_utterance(STOP).pcm)
         await interruption.done.wait()
-        # the story's context, still receiving text
+        # the story's context (paced, the turn may have gone on in '<id>-r<n>' contexts after
+        # quiet spells): the one still receiving text is cancelled
         (story_record,) = [
             r for r in new_records(stack, before) if STORY.startswith(r.transcript.strip())
         ]
-        await stack.emulator.wait_for(lambda: story_record.cancelled, timeout=30)
+
+        def story_contexts() -> list[ContextRecord]:
+            return [
+                r
+                for r in new_records(stack, before)
+                if r.context_id.startswith(story_record.context_id)
+            ]
+
+        await stack.emulator.wait_for(
+            lambda: any(r.cancelled for r in story_contexts()), timeout=30
+        )
         # the answer to the interruption comes on the same socket
         reply_first = await user.wait_for_agent_audio(after=interruption.voice_end, timeout=60)
         await user.wait_for_reply_end(after=reply_first, timeout=60)
 
     story_heard = user.heard.pcm_between(first - 0.05, interruption.voice_end)
     story_span = voiced_span(story_heard, HEARD_RATE)
-    full = len(record_pcm(story_record)) / HEARD_RATE
+    family = story_contexts()
+    synthesized = sum(len(record_pcm(r)) for r in family) / HEARD_RATE
+    # paced, the story's end was never sent: its full length from the rate of what was made
+    full = synthesized * len(STORY) / max(len("".join(r.transcript for r in family)), 1)
     assert story_span is not None
     # the story stopped at the listener, long before its end, and after the user spoke up
     heard_until = first + story_span[1]
