@@ -68,9 +68,8 @@ class Pacer:
 
     def ahead(self, now: float) -> float:
         """Seconds of speech the listener has yet to hear, of the text sent so far."""
-        made = max(self._pushed_s, self._sent_chars / self.policy.chars_per_s)
         started = self._first_audio_at
-        return made - (now - started if started is not None else 0.0)
+        return self._made() - (now - started if started is not None else 0.0)
 
     def take(self, now: float, *, first: bool) -> str | None:
         """The batch to send now, if any (``first``: nothing of the turn was sent yet)."""
@@ -88,5 +87,8 @@ class Pacer:
         """When held text may leave (None: nothing held, or the clock has not started)."""
         if not self.held or self._first_audio_at is None:
             return None
-        made = max(self._pushed_s, self._sent_chars / self.policy.chars_per_s)
-        return self._first_audio_at + made - self.policy.lead_s
+        return self._first_audio_at + self._made() - self.policy.lead_s
+
+    def _made(self) -> float:
+        """Seconds of speech in the text sent so far: pushed, or estimated if more."""
+        return max(self._pushed_s, self._sent_chars / self.policy.chars_per_s)

@@ -239,7 +239,7 @@ class TurnMachine:
         self._input_ended = True
         if self.state is RESUMING:
             return outputs  # connected() ends the new context
-        if self._pacer is not None and self._pacer.held:
+        if self._holding():
             self.state = DRAINING
             return outputs  # the last release sends the end frames
         if not self._ctx.opened:  # nothing said at all, or nothing since a resume
@@ -266,7 +266,7 @@ class TurnMachine:
         backlog, self._backlog = self._backlog.lstrip(), ""
         self.state = OPENING
         outputs = self._send_chunks([backlog] if is_speakable(backlog) else [], now)
-        if self._pacer is not None and self._pacer.held:
+        if self._holding():
             return outputs + self._release(now)
         if self._input_ended:
             if not self._ctx.opened:
@@ -359,7 +359,7 @@ class TurnMachine:
         outputs: list[Output] = []
         if not self._input_ended:
             outputs += self._chunked(lambda: self._chunker.poll(now), now)
-        if self._pacer is not None and self._pacer.held and not self.finished:
+        if self._holding() and not self.finished:
             outputs += self._release(now)
         ctx = self._ctx
         since = max(ctx.last_send_at, ctx.last_event_at)
