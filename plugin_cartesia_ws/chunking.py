@@ -51,23 +51,10 @@ from .boundaries import (
 from .phrasing import PUNCTUATION, RANK_NAMES, rank
 
 __all__ = [  # the boundaries' vocabulary is re-exported: callers need one module
-    "CHUNKING_MODES",
-    "CJK_BREAKS",
-    "CLOSERS",
-    "MAX_SPELL_CHARS",
-    "TAG_RE",
-    "ChunkingMode",
-    "ChunkingPolicy",
-    "Cut",
-    "TextChunker",
-    "TokenizerChunker",
-    "count_words",
-    "find_cuts",
-    "is_cjk",
-    "is_speakable",
-    "iter_cuts",
-    "policy_for",
-]
+    "CHUNKING_MODES", "CJK_BREAKS", "CLOSERS", "MAX_SPELL_CHARS", "TAG_RE", "ChunkingMode",
+    "ChunkingPolicy", "Cut", "TextChunker", "TokenizerChunker", "count_words", "find_cuts",
+    "is_cjk", "is_speakable", "iter_cuts", "policy_for",
+]  # fmt: skip
 
 ChunkingMode = Literal["clause", "sentence", "tokens"]
 CHUNKING_MODES: tuple[str, ...] = get_args(ChunkingMode)
@@ -148,6 +135,9 @@ class TextChunker:
         # "clause", "stall", "flush", "max_chars" or "deadline: <phrasing rank>".
         self.first_chunk_reason: str | None = None
         self._boundary_free = 0  # self._buffer[:this] has no whitespace or CJK punctuation
+        # A tagless buffer's final cuts (text follows them): its last and last clause cut, and
+        # where the boundaries after them start (``_next_cut``).
+        self._settled: tuple[Cut | None, Cut | None, int] = (None, None, 0)
         # _deadline_cut and _stall_cut of the current buffer, keyed by (length, chunks sent):
         # the stream asks for next_deadline on every token until the first chunk leaves.
         self._cut_cache: dict[str, tuple[tuple[int, int], Any]] = {}
@@ -269,7 +259,7 @@ class TextChunker:
         """End of input (or a LiveKit flush): everything buffered, if it is speakable."""
         ready = self._drain()
         rest, self._buffer = self._buffer, ""
-        self._boundary_free = 0
+        self._boundary_free, self._settled = 0, (None, None, 0)
         self._cut_cache.clear()
         self._last_token_at = None
         if is_speakable(rest):
@@ -283,16 +273,17 @@ class TextChunker:
         if self._chunks_sent == 0 and reason is not None:
             self.first_chunk_reason = reason
         chunk, self._buffer = self._buffer[:end], self._buffer[end:]
-        self._boundary_free = max(0, self._boundary_free - end)
+        self._boundary_free, self._settled = max(0, self._boundary_free - end), (None, None, 0)
         self._chunks_sent += 1
         return chunk
 
-    def _cuts(self) -> Iterator[Cut]:
-        """iter_cuts of the buffer, skipping its known boundary-free start (a long word
-        streamed in many tokens is then not rescanned on every push)."""
-        boundary = _BOUNDARY_RE.search(self._buffer, self._boundary_free)
-        self._boundary_free = boundary.start() if boundary else len(self._buffer)
-        return iter_cuts(self._buffer, self._boundary_free)
+    def _cuts(self, scan_from: int = 0) -> Iterator[Cut]:
+        """iter_cuts of the buffer from ``scan_from``, skipping its known boundary-free start
+        (a long word streamed in many tokens is then not rescanned on every push)."""
+        if scan_from <= self._boundary_free:
+            boundary = _BOUNDARY_RE.search(self._buffer, self._boundary_free)
+            scan_from = self._boundary_free = boundary.start() if boundary else len(self._buffer)
+        return iter_cuts(self._buffer, scan_from)
 
     def _drain(self) -> list[str]:
         chunks: list[str] = []
@@ -307,16 +298,20 @@ class TextChunker:
         if self._policy.mode == "tokens":
             last_cut = _last_cut(self._cuts())
             return (last_cut.end, "word") if last_cut else None
-        limit = self._policy.max_chunk_chars
-        last: Cut | None = None
-        last_clause: Cut | None = None
-        for cut in self._cuts():
+        # Without tags a cut followed by text never changes (and was not ready), so a push
+        # scans only the boundaries after it; a tag may close later: then the whole buffer.
+        limit, buf = self._policy.max_chunk_chars, self._buffer
+        tagless = "<" not in buf
+        last, last_clause, scan_from = self._settled if tagless else (None, None, 0)
+        for cut in self._cuts(scan_from):
             if cut.end > limit:
                 return (last_clause or last or cut).end, "max_chars"
             if self._is_ready(cut):
                 return cut.end, cut.kind
             last = cut
             last_clause = cut if cut.kind != "word" else last_clause
+            if tagless and cut.end < len(buf):
+                self._settled = (last, last_clause, cut.end)
         if last is not None and len(self._buffer) > limit:
             return (last_clause or last).end, "max_chars"
         self._cut_cache["last"] = (self._state(), last)  # the stall cut, without a rescan

@@ -2,11 +2,14 @@
 ``turn.TurnMachine``.
 
 The machine holds every rule of the turn; this loop is its one owner. It waits on one inbox
-(LiveKit's text, read in by a feeder task; the context's server events, posted by the
-socket's reader; the socket's loss; its own clock's ticks), feeds each item to the machine,
-and carries out its outputs (one documented exception: ``_direct``, audio while it waits): frames to the socket, audio and word timings to LiveKit, a socket when it asks to
-resume, a lingering context when the listener has every sample but no ``done`` came yet.
-The machine's failures become LiveKit's errors here, at the edge.
+(LiveKit's text, moved in by ``push_text``/``flush``/``end_input`` themselves; the context's
+server events, posted by the socket's reader; the socket's loss; its own clock's ticks),
+feeds each item to the machine, and carries out its outputs: frames to the socket, audio and
+word timings to LiveKit, a socket when it asks to resume, a lingering context when the
+listener has every sample but no ``done`` came yet. One documented exception: ``_direct``,
+audio and word timings fed to the machine by the reader while the loop waits on an empty
+inbox (a task wake-up per server event was the largest CPU cost per stream). The machine's
+failures become LiveKit's errors here, at the edge.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from .chunking import TextChunker, TokenizerChunker
 from .connection import CartesiaSocket, Inbox
 from .log import logger
 from .options import TurnHost
-from .turn import TurnConfig, TurnMachine
+from .turn import TIMING_STATES, TurnConfig, TurnMachine
 from .turn_stats import TurnStats, log_turn
 
 FIRST_RECEIPTS_VERSION = "2024-11-13"  # API versions before it never send flush_done
@@ -45,6 +48,7 @@ DONE_WAIT_S = 5.0  # a context with every sample in waits this long for its done
 
 _INPUT_ENDED = object()
 _TICK = object()  # the machine's deadline passed
+_TIMINGS = (protocol.Timestamps, protocol.PhonemeTimestamps)
 
 
 class SynthesizeStream(tts.SynthesizeStream):
@@ -79,6 +83,7 @@ class SynthesizeStream(tts.SynthesizeStream):
         self._routed: str | None = None
         self._idle: TurnMachine | None = None  # the machine, while its loop waits
         self._inbox: Inbox
+        self._text_inbox: Inbox | None = None  # where LiveKit's input goes, while a turn runs
 
     # LiveKit's SynthesizeStream reports through these two; an engine stream stays silent.
     def _emit_error(self, api_error: Exception, recoverable: bool) -> None:
@@ -109,7 +114,8 @@ class SynthesizeStream(tts.SynthesizeStream):
         self._connection_reused = stats.socket_reused = reused
         machine = TurnMachine(self._turn_config(), self._chunker(), stats.context_id, _now())
         self._socket, self._inbox = socket, asyncio.Queue()
-        feeder = asyncio.create_task(self._feed(self._inbox), name="cartesia-input")
+        self._text_inbox = self._inbox
+        self._forward_input()  # what came before this attempt (a retry: all of it, replayed)
         try:
             await self._drive(machine, self._inbox, output_emitter, stats)
         except asyncio.CancelledError:
@@ -121,7 +127,7 @@ class SynthesizeStream(tts.SynthesizeStream):
                 self._socket.release(self._routed)
             stats.resumes, stats.chunks_sent = machine.resumes, machine.chunks_sent
             stats.done = machine.done_received or stats.done
-            await utils.aio.gracefully_cancel(feeder)
+            self._text_inbox = None
             log_turn(stats)
 
     def _turn_config(self) -> TurnConfig:
@@ -142,11 +148,31 @@ class SynthesizeStream(tts.SynthesizeStream):
             return TokenizerChunker(tokenizer)
         return TextChunker(self._opts.chunking)
 
-    async def _feed(self, inbox: Inbox) -> None:
-        """LiveKit's input channel (read fresh per attempt: a retry replaces it) -> inbox."""
-        async for item in self._input_ch:
-            inbox.put_nowait((None, item))
-        inbox.put_nowait((None, _INPUT_ENDED))
+    # LiveKit's input goes through its channel as always (its retry replays a fresh one), and
+    # on into the inbox in the caller's own call: no task hop per token.
+    def push_text(self, token: str) -> None:
+        super().push_text(token)
+        self._forward_input()
+
+    def flush(self) -> None:
+        super().flush()  # (end_input() calls it too)
+        self._forward_input()
+
+    def end_input(self) -> None:
+        super().end_input()
+        self._forward_input()
+
+    def _forward_input(self) -> None:
+        """LiveKit's input channel (this attempt's: a retry replaces it) -> the inbox."""
+        inbox = self._text_inbox
+        if inbox is None:
+            return
+        channel = self._input_ch
+        while not channel.empty():
+            inbox.put_nowait((None, channel.recv_nowait()))
+        if channel.closed:
+            self._text_inbox = None  # nothing more can come
+            inbox.put_nowait((None, _INPUT_ENDED))
 
     async def _drive(
         self, machine: TurnMachine, inbox: Inbox, emitter: tts.AudioEmitter, stats: TurnStats
@@ -178,7 +204,7 @@ class SynthesizeStream(tts.SynthesizeStream):
                 outputs = self._dispatch(machine, item)
                 if len(outputs) == 1 and type(outputs[0]) is ops.Audio:
                     self._emit(outputs[0], emitter, stats)  # most items: one chunk of audio
-                else:
+                elif outputs:  # (most tokens make none)
                     await self._act(machine, outputs, emitter, stats)
         finally:
             if timer is not None:
@@ -186,20 +212,24 @@ class SynthesizeStream(tts.SynthesizeStream):
 
     def _direct(self, emitter: tts.AudioEmitter, stats: TurnStats, event: object) -> bool:
         """The one exception to "the loop drives the machine" (issue 19, measured in
-        benchmarks/README.md: a task wake-up per chunk was the largest CPU cost per stream).
-        While the loop waits on an empty inbox, an audio chunk of the current context is fed
-        to the machine right here in the reader, exactly as the loop would feed it: nothing
-        is queued ahead of it, and audio after the first only ever leads STREAMING to STREAMING
-        and ENDING to ENDING with outputs that need no waiting (audio, word timings, a
-        warning), so the loop's state and deadline stay valid. Anything else returns False: the inbox."""
+        benchmarks/README.md: a task wake-up per server event was the largest CPU cost per
+        stream). While the loop waits on an empty inbox, an audio chunk or word timings of the
+        current context are fed to the machine right here in the reader, exactly as the loop
+        would feed them: nothing is queued ahead, audio after the first only ever leads
+        STREAMING to STREAMING, DRAINING to DRAINING and ENDING to ENDING, and timings never
+        change the state, with outputs that need no waiting (audio, word timings, a warning),
+        so the loop's state and deadline stay valid (a deadline that moved later only makes
+        its tick come early, which changes nothing). Anything else returns False: the inbox."""
         machine = self._idle
-        if (
-            machine is None
-            or not machine.audio_started  # the first audio may release held text: the loop
-            or type(event) is not protocol.Chunk
-            or event.context_id != machine.context_id
-            or not self._inbox.empty()
-        ):
+        if machine is None or not self._inbox.empty():
+            return False
+        kind = type(event)
+        if kind is protocol.Chunk:
+            if not machine.audio_started:  # the first audio may release held text: the loop
+                return False
+        elif kind not in _TIMINGS or machine.state not in TIMING_STATES:
+            return False
+        if event.context_id != machine.context_id:  # type: ignore[attr-defined]
             return False
         for out in self._dispatch(machine, event):
             self._emit(out, emitter, stats)

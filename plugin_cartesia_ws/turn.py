@@ -50,6 +50,8 @@ class State(Enum):
     FAILED = "failed"
     CANCELLED = "cancelled"
 
+    __hash__ = object.__hash__  # members are singletons; Enum's own hash is Python code
+
 
 class Event(Enum):
     TEXT = "text"  # LiveKit's side
@@ -67,6 +69,8 @@ class Event(Enum):
     CONNECTED = "connected"  # the socket a Reconnect asked for is ready
     TICK = "tick"  # a deadline passed
     ABORT = "abort"  # the I/O gave up (no socket within the budget)
+
+    __hash__ = object.__hash__
 
 
 OPENING, STREAMING, ENDING, RESUMING = State.OPENING, State.STREAMING, State.ENDING, State.RESUMING
@@ -109,6 +113,7 @@ TRANSITIONS: dict[tuple[State, Event], frozenset[State]] = {
 }
 assert len(TRANSITIONS) == sum(len(src) * len(ev) for src, ev, _ in _ROWS), "a pair twice"
 AUDIO_STATES = frozenset(s for (s, e) in TRANSITIONS if e is Event.AUDIO)
+TIMING_STATES = frozenset(s for (s, e) in TRANSITIONS if e is Event.WORDS)  # never change it
 _Handler = TypeVar("_Handler", bound=Callable[..., list[Output]])
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -160,3 +161,60 @@ def test_a_deadline_cut_has_enough_words_and_never_splits_a_number(
         assert first[-1].lower() not in {"the", "a", "to", "and", "but", "which", "from", "I"}
         if rest and first[-1].strip(",.!") in NUMERIC:
             assert rest[0] not in NUMERIC | {"percent", "dollars"}
+
+
+class RescanningChunker(TextChunker):
+    """The chunker without its settled scan: every push scans the whole buffer."""
+
+    def _next_cut(self) -> tuple[int, str] | None:
+        self._settled = (None, None, 0)
+        return super()._next_cut()
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    text=st.one_of(TEXT, WORDY),
+    cuts=st.lists(st.integers(min_value=0, max_value=200), max_size=40),
+    data=st.data(),
+)
+def test_scanning_only_the_new_boundaries_changes_no_chunk(
+    text: str, cuts: list[int], data: st.DataObject
+) -> None:
+    """Each push scans only the boundaries after the settled ones (issue 19's CPU): the
+    chunks, their timing and every deadline are those of a scan of the whole buffer."""
+    no_deadline = [  # a deadline masks the stall time (the earlier of the two is asked)
+        ChunkingPolicy(first_chunk_deadline_s=None),
+        ChunkingPolicy(first_chunk_deadline_s=None, min_first_words=1, max_chunk_chars=30),
+    ]
+    policy = data.draw(st.sampled_from(POLICIES + DEADLINE_POLICIES + no_deadline))
+    fast, full = TextChunker(policy), RescanningChunker(policy)
+    now = 0.0
+    for token in split_at(text, cuts):
+        now += data.draw(st.sampled_from([0.0, 0.01, 0.1, 0.3]))
+        if data.draw(st.booleans()):
+            later = now + data.draw(st.sampled_from([0.0, 0.06, 0.3]))
+            assert fast.poll(later) == full.poll(later)
+        assert fast.push(token, now) == full.push(token, now)
+        assert fast.next_deadline() == full.next_deadline()
+        assert fast.first_chunk_reason == full.first_chunk_reason
+    assert fast.flush() == full.flush()
+
+
+@pytest.mark.parametrize(
+    "tokens",
+    [
+        ["one two,", " three", " four", " five", " six", " seven", " eight", " nine."],
+        ["Sure", ",", " I", " can", " bo", "ok", " that", " ta", "ble", " for", " you", "."],
+        ["Well", ",", " if", " you", "  ", "\n", "leave", " now", ",", " fine", "!", " Ok"],
+        ["你好", "。", "我们", "，", " 走", "吧", "。", " Then", " more", " words", " here"],
+    ],
+)
+def test_settled_scans_match_full_scans_on_scripted_replies(tokens: list[str]) -> None:
+    policies = [*POLICIES, *DEADLINE_POLICIES, ChunkingPolicy(first_chunk_deadline_s=None)]
+    for policy in policies:
+        fast, full = TextChunker(policy), RescanningChunker(policy)
+        for step, token in enumerate(tokens):
+            now = step * 0.02
+            assert fast.push(token, now) == full.push(token, now), policy
+            assert fast.next_deadline() == full.next_deadline(), policy
+        assert fast.flush() == full.flush(), policy

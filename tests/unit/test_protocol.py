@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
+from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from livekit.agents import APIStatusError
 
 from plugin_cartesia_ws import protocol
@@ -134,6 +138,79 @@ def test_unknown_types_are_reported_not_fatal() -> None:
 
 def test_a_typeless_final_message_counts_as_done() -> None:
     assert isinstance(protocol.parse_event('{"context_id":"c","done":true}'), protocol.Done)
+
+
+def _outcome(raw: str | bytes, parse: Any) -> object:
+    """What a parser makes of a frame, comparable (NaN as a string: it equals nothing)."""
+    try:
+        event = parse(raw)
+    except protocol.MalformedFrame as exc:
+        return ("malformed", str(exc))
+    if isinstance(event, protocol.UnknownEvent):
+        return event
+    fields = json.dumps(event.model_dump(), sort_keys=True, default=repr, allow_nan=True)
+    return (type(event), fields, repr(event.model_extra))
+
+
+VALUES = st.one_of(
+    st.none(), st.booleans(), st.integers(-3, 300), st.floats(allow_nan=True),
+    st.sampled_from(["", "c", "AAA=", "chunk", "done", "\ud800", "é"]),
+    st.lists(st.one_of(st.floats(0, 3), st.text(max_size=3)), max_size=3),
+)  # fmt: skip
+FIELDS = st.sampled_from(
+    ["type", "context_id", "status_code", "done", "data", "step_time", "flush_id", "flush_done",
+     "word_timestamps", "phoneme_timestamps", "error", "title", "message", "error_code", "x"]
+)  # fmt: skip
+TYPES = st.sampled_from(
+    ["chunk", "timestamps", "phoneme_timestamps", "flush_done", "done", "error", "other", 3]
+)
+TIMINGS = st.fixed_dictionaries(
+    {"words": st.lists(st.text(max_size=4), max_size=3), "start": st.lists(st.floats(0, 3)),
+     "end": st.lists(st.floats(0, 3))}
+)  # fmt: skip
+
+
+@st.composite
+def server_frames(draw: st.DrawFn) -> str:
+    """Frames near the real ones: a valid event of each type with fields dropped, changed
+    or added, as JSON text (sometimes with a key twice, or not JSON at all)."""
+    frame: dict[str, Any] = {
+        "type": draw(TYPES), "context_id": "c", "status_code": 206, "done": draw(st.booleans()),
+        "data": "AAA=", "step_time": 5.5, "flush_id": draw(st.one_of(st.none(), st.integers(0, 3))),
+        "flush_done": True, "word_timestamps": draw(TIMINGS), "title": "t", "message": "m",
+        "phoneme_timestamps": {"phonemes": ["h"], "start": [0.0], "end": [0.1]},
+    }  # fmt: skip
+    for key in draw(st.lists(FIELDS, max_size=3)):
+        frame.pop(key, None)
+    frame.update(draw(st.dictionaries(FIELDS, VALUES, max_size=3)))
+    text = json.dumps(frame, allow_nan=True).replace('"\\\\ud800"', '"\\ud800"')
+    if draw(st.booleans()):
+        text = text[:-1] + ', "type": ' + json.dumps(draw(TYPES)) + "}"  # a key twice
+    return draw(st.sampled_from([text, text, text, text[:-1], "[" + text + "]"]))
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(server_frames())
+def test_the_one_pass_parse_agrees_with_the_careful_one(raw: str) -> None:
+    """The fast path (the SDK's union straight from the JSON text) never changes what a frame
+    means: same event and fields, or the same refusal, as JSON first and then the model."""
+    assert _outcome(raw, protocol.parse_event) == _outcome(raw, protocol._parse_checked)
+    assert _outcome(raw.encode(), protocol.parse_event) == _outcome(raw, protocol._parse_checked)
+
+
+def test_the_one_pass_parse_takes_the_sdk_union_for_real_frames() -> None:
+    frames = [
+        '{"type":"chunk","context_id":"c","status_code":206,"done":false,"data":"AAA=","step_time":5.5,"flush_id":1}',
+        '{"type":"timestamps","context_id":"c","status_code":206,"done":false,"flush_id":1,"word_timestamps":{"words":["Hi"],"start":[0.0],"end":[0.2]}}',
+        '{"type":"flush_done","context_id":"c","status_code":206,"done":false,"flush_done":true,"flush_id":1,"data":""}',
+        '{"type":"done","context_id":"c","status_code":206,"done":true}',
+    ]
+    for raw in frames:
+        fast = protocol._EVENTS.validate_json(raw)
+        assert fast == protocol._parse_checked(raw) == protocol.parse_event(raw)
+    nan = protocol.parse_event(frames[1].replace("0.0", "NaN"))
+    assert isinstance(nan, protocol.Timestamps) and nan.word_timestamps is not None
+    assert math.isnan(nan.word_timestamps.start[0])
 
 
 @pytest.mark.parametrize(
