@@ -27,7 +27,6 @@ from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
-from itertools import takewhile
 
 from plugin_cartesia_ws.boundaries import TAG_RE, is_cjk
 
@@ -56,8 +55,13 @@ def _fold(ch: str) -> str:
     return folded if len(folded) == 1 else ch
 
 
+_ASCII_NOT_ALNUM = {code: None for code in range(128) if not chr(code).isalnum()}
+
+
 def word_key(word: str) -> str:
     """Letters and digits of a Cartesia word, folded; "" for punctuation or tag fragments."""
+    if word.isascii() and "<" not in word and ">" not in word:  # (folding ASCII: lowercase)
+        return word.translate(_ASCII_NOT_ALNUM).lower()
     untagged = TAG_RE.sub("", word)
     if "<" in untagged or ">" in untagged:
         return ""
@@ -66,6 +70,8 @@ def word_key(word: str) -> str:
 
 def _seconds(value: object) -> float | None:
     """A usable time in seconds, or None for NaN, infinity and non-numbers."""
+    if type(value) is float and 0.0 < value < math.inf:  # the usual case (NaN fails it)
+        return value
     try:
         seconds = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError, OverflowError):
@@ -270,8 +276,13 @@ class HeardWords:
 
     def release(self, until: float | None) -> list[TimedWord]:
         """The words whose audio ends by ``until`` seconds (all of them when None)."""
-        ready = list(takewhile(lambda held: until is None or held[0].end <= until, self._held))
-        self._held = self._held[len(ready) :]
+        held, count = self._held, 0
+        if until is None:
+            count = len(held)
+        else:
+            while count < len(held) and held[count][0].end <= until:
+                count += 1
+        ready, self._held = held[:count], held[count:]
         if until is None and self.any:
             ready += [(w, len(self.sent)) for w in self.aligner.finish()]
         if ready:

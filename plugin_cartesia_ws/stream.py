@@ -2,14 +2,11 @@
 ``turn.TurnMachine``.
 
 The machine holds every rule of the turn; this loop is its one owner. It waits on one inbox
-(LiveKit's text, moved in by ``push_text``/``flush``/``end_input`` themselves; the context's
-server events, posted by the socket's reader; the socket's loss; its own clock's ticks),
-feeds each item to the machine, and carries out its outputs: frames to the socket, audio and
-word timings to LiveKit, a socket when it asks to resume, a lingering context when the
-listener has every sample but no ``done`` came yet. One documented exception: ``_direct``,
-audio and word timings fed to the machine by the reader while the loop waits on an empty
-inbox (a task wake-up per server event was the largest CPU cost per stream). The machine's
-failures become LiveKit's errors here, at the edge.
+(LiveKit's text, moved in by ``push_text`` itself; the context's server events, posted by the
+socket's reader; the socket's loss; its clock's ticks), feeds each item to the machine, and
+carries out its outputs: frames to the socket, audio and word timings to LiveKit, a socket to
+resume on, a context left to linger for its ``done``. One documented exception: ``_direct``.
+The machine's failures become LiveKit's errors here, at the edge.
 """
 
 from __future__ import annotations
@@ -163,7 +160,6 @@ class SynthesizeStream(tts.SynthesizeStream):
         self._forward_input()
 
     def _forward_input(self) -> None:
-        """LiveKit's input channel (this attempt's: a retry replaces it) -> the inbox."""
         inbox = self._text_inbox
         if inbox is None:
             return
@@ -211,15 +207,14 @@ class SynthesizeStream(tts.SynthesizeStream):
                 timer.cancel()
 
     def _direct(self, emitter: tts.AudioEmitter, stats: TurnStats, event: object) -> bool:
-        """The one exception to "the loop drives the machine" (issue 19, measured in
-        benchmarks/README.md: a task wake-up per server event was the largest CPU cost per
-        stream). While the loop waits on an empty inbox, an audio chunk or word timings of the
-        current context are fed to the machine right here in the reader, exactly as the loop
-        would feed them: nothing is queued ahead, audio after the first only ever leads
-        STREAMING to STREAMING, DRAINING to DRAINING and ENDING to ENDING, and timings never
-        change the state, with outputs that need no waiting (audio, word timings, a warning),
-        so the loop's state and deadline stay valid (a deadline that moved later only makes
-        its tick come early, which changes nothing). Anything else returns False: the inbox."""
+        """The one exception to "the loop drives the machine" (issue 19: a task wake-up per
+        server event was the largest CPU cost per stream, benchmarks/README.md). While the loop
+        waits on an empty inbox, audio or word timings of the current context go to the
+        machine right here in the reader, as the loop would feed them: nothing is queued
+        ahead, audio after the first and timings never change the state, and their outputs
+        need no waiting (audio, word timings, a warning), so the loop's state and deadline
+        stay valid (a deadline that moved later only makes its tick come early, which changes
+        nothing). Anything else returns False: the inbox."""
         machine = self._idle
         if machine is None or not self._inbox.empty():
             return False
@@ -231,7 +226,11 @@ class SynthesizeStream(tts.SynthesizeStream):
             return False
         if event.context_id != machine.context_id:  # type: ignore[attr-defined]
             return False
-        for out in self._dispatch(machine, event):
+        try:
+            outputs = machine.server(event, _now())
+        except Exception as exc:
+            raise self._bug(machine, exc) from exc
+        for out in outputs:
             self._emit(out, emitter, stats)
         return True
 
@@ -242,22 +241,25 @@ class SynthesizeStream(tts.SynthesizeStream):
         except (APIError, asyncio.CancelledError):
             raise
         except Exception as exc:
-            logger.exception("handling a Cartesia turn event failed")
-            self._act_now(machine.abort())
-            error = APIError(f"handling a Cartesia event failed: {type(exc).__name__}")
-            error.retryable = False
-            raise error from exc
+            raise self._bug(machine, exc) from exc
+
+    def _bug(self, machine: TurnMachine, exc: Exception) -> APIError:  # (while handling exc)
+        logger.exception("handling a Cartesia turn event failed")
+        self._act_now(machine.abort())
+        error = APIError(f"handling a Cartesia event failed: {type(exc).__name__}")
+        error.retryable = False
+        return error
 
     def _feed_machine(self, machine: TurnMachine, item: Any) -> list[ops.Output]:
         now = _now()
+        if isinstance(item, str):  # first: the items this loop gets most
+            return machine.text(item, now)
         if type(item) is protocol.Chunk:
             return machine.server(item, now)
         if item is _TICK:
             return machine.tick(now, self._socket.last_frame_at)
         if item is _INPUT_ENDED:
             return machine.end_input(now)
-        if isinstance(item, str):
-            return machine.text(item, now)
         if isinstance(item, self._FlushSentinel):
             return machine.flush(now)
         if isinstance(item, APIConnectionError):

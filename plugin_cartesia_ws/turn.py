@@ -294,6 +294,10 @@ class TurnMachine:
             if event.context_id == ctx.id:  # the hot path, once per audio chunk
                 ctx.last_event_at = now
                 return self._audio(event, now)
+        elif type(event) is protocol.Timestamps and self.state in TIMING_STATES:
+            if event.context_id == ctx.id:  # once per word or so (never changes the state)
+                ctx.last_event_at = now
+                return self._words(event)
         if getattr(event, "context_id", None) not in (ctx.id, None):
             return []
         handler = _SERVER_HANDLERS.get(type(event))
@@ -308,10 +312,13 @@ class TurnMachine:
 
     @_transition(Event.WORDS)
     def _on_words(self, event: protocol.Timestamps, now: float) -> list[Output]:
+        return self._words(event)
+
+    def _words(self, event: protocol.Timestamps) -> list[Output]:
         ctx, wt = self._ctx, event.word_timestamps
         if wt is not None:
-            ctx.words.timed(list(wt.words), list(wt.start), list(wt.end))
-        return self._release_words(ctx.pushed_s + _EPS)
+            ctx.words.timed(wt.words, wt.start, wt.end)
+        return self._release_words(ctx.pushed_s + _EPS) if ctx.words.waiting else []
 
     @_transition(Event.PHONEMES)
     def _on_phonemes(self, event: protocol.PhonemeTimestamps, now: float) -> list[Output]:
@@ -521,6 +528,8 @@ class TurnMachine:
         words, shift = ctx.words.release(until), ctx.time_offset
         if not words:
             return []
+        if not shift:  # the turn's first context: its times are the turn's
+            return [ops.Words(tuple(words))]
         return [ops.Words(tuple(TimedWord(w.text, w.start + shift, w.end + shift) for w in words))]
 
     def _finish(self, nothing_said: bool = False) -> list[Output]:
