@@ -151,13 +151,20 @@ def iter_cuts(buf: str, scan_from: int = 0) -> Iterator[Cut]:
     """Boundaries where buf may be cut, in order: outside tags and spell elements, and
     leaving a speakable prefix. Lazy, so callers stop scanning at the first cut they take.
     ``scan_from``: buf[:scan_from] is known to hold no whitespace or CJK punctuation."""
-    spans = _protected_spans(buf)
-    speakable_from = _speakable_from(buf)
+    if "<" in buf:
+        return _iter_cuts(buf, scan_from, _protected_spans(buf), _speakable_from(buf))
+    first = _ALNUM_RE.search(buf)  # no tag or spell element: nothing is protected
+    return _iter_cuts(buf, scan_from, [], first.start() + 1 if first else len(buf) + 1)
+
+
+def _iter_cuts(
+    buf: str, scan_from: int, spans: list[tuple[int, float]], speakable_from: int
+) -> Iterator[Cut]:
     for boundary in _BOUNDARY_RE.finditer(buf, scan_from):
         cut = _cut_at(buf, boundary)
         if cut is None or cut.end < speakable_from:
             continue
-        if not any(start < cut.end < end for start, end in spans):
+        if not spans or not any(start < cut.end < end for start, end in spans):
             yield cut
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -26,7 +27,46 @@ from .log import WarnOnce, logger
 
 # An item in a context's queue: a parsed server event, or an error that ends the context.
 ContextItem = Any
-Inbox = asyncio.Queue[tuple[str | None, ContextItem]]  # (context id, item); None: not a socket's
+InboxItem = tuple[str | None, ContextItem]  # (context id, item); None: not a socket's
+
+
+class Inbox:
+    """One turn's queue: anyone posts, the turn's loop is its one reader. An asyncio.Queue
+    without what a single reader never needs (a bound, putters, task accounting), since
+    every LLM token and most server events pass through it."""
+
+    __slots__ = ("_items", "_waiter")
+
+    def __init__(self) -> None:
+        self._items: deque[InboxItem] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+
+    def put_nowait(self, item: InboxItem) -> None:
+        self._items.append(item)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def get_nowait(self) -> InboxItem:
+        return self._items.popleft()  # (IndexError when empty)
+
+    async def get(self) -> InboxItem:
+        while not self._items:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self._items.popleft()
+
+    def empty(self) -> bool:
+        return not self._items
+
+    def take(self, context_id: str) -> list[ContextItem]:
+        """Take a context's items out; the others stay, in order."""
+        taken = [item for cid, item in self._items if cid == context_id]
+        self._items = deque(entry for entry in self._items if entry[0] != context_id)
+        return taken
 
 
 class ContextEvents:
@@ -35,7 +75,7 @@ class ContextEvents:
 
     def __init__(self, context_id: str, inbox: Inbox | None = None) -> None:
         self.context_id = context_id
-        self.inbox: Inbox = inbox if inbox is not None else asyncio.Queue()
+        self.inbox: Inbox = inbox if inbox is not None else Inbox()
         self.lingering: asyncio.TimerHandle | None = None
         # the turn's synchronous handler, tried first; False leaves the event to the inbox
         # (``stream.SynthesizeStream._direct``: audio while the turn's loop waits)

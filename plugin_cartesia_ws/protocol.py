@@ -50,6 +50,7 @@ __all__ = [
     "MalformedFrame",
     "UnknownEvent",
     "generation_frame",
+    "ContextFrames",
     "flush_frame",
     "end_frame",
     "cancel_frame",
@@ -77,6 +78,7 @@ _ADAPTERS: dict[str, pydantic.TypeAdapter[Any]] = {
 _EVENTS: pydantic.TypeAdapter[Any] = pydantic.TypeAdapter(
     cast(Any, Annotated[get_args(WebsocketResponse)[0], pydantic.Field(discriminator="type")])
 )
+_VALIDATE_EVENT = _EVENTS.validator.validate_json  # (the adapter's own method only forwards)
 _STRING_SPEEDS = {
     "fastest": "fast",
     "fast": "fast",
@@ -163,6 +165,28 @@ def end_frame(base: GenerationRequestParam) -> str:
     return json.dumps(frame)
 
 
+class ContextFrames:
+    """The frames of one context, encoded once: ``generation_frame``, ``flush_frame`` and
+    ``end_frame`` of ``base``, byte for byte, where only the transcript is encoded per frame."""
+
+    __slots__ = ("_head", "_tail", "_base", "flush", "end")
+    _MARK = json.dumps("\x00")
+
+    def __init__(self, base: GenerationRequestParam) -> None:
+        template = generation_frame(base, "\x00")
+        self._head, self._tail = template.split(self._MARK, 1)
+        if self._MARK in self._tail or self._MARK in self._head:  # (a field holds a NUL)
+            self._head, self._tail = "", ""
+        self._base = base
+        self.flush = flush_frame(base)
+        self.end = end_frame(base)
+
+    def generation(self, transcript: str) -> str:
+        if not self._head:
+            return generation_frame(self._base, transcript)
+        return self._head + json.dumps(transcript) + self._tail
+
+
 def cancel_frame(context_id: str) -> str:
     request: CancelContextRequest = {"context_id": context_id, "cancel": True}
     return json.dumps(request)
@@ -183,7 +207,7 @@ class UnknownEvent:
 def parse_event(raw: str | bytes) -> WebsocketResponse | UnknownEvent:
     """One server text frame -> the SDK's typed event; raises MalformedFrame."""
     try:
-        return _EVENTS.validate_json(raw)  # type: ignore[no-any-return]
+        return _VALIDATE_EVENT(raw)  # type: ignore[no-any-return]
     except pydantic.ValidationError:
         return _parse_checked(raw)  # not an SDK event as it stands: say what it is
 

@@ -42,13 +42,13 @@ class Trust(Enum):
 class ReceiptLedger:
     """Our flushes of one context and the receipts that answered them."""
 
-    __slots__ = ("trust", "marks", "answered", "_audio_id")
+    __slots__ = ("trust", "marks", "answered", "audio_id")
 
     def __init__(self, asked: bool) -> None:
         self.trust = Trust.UNPROVEN if asked else Trust.OFF
         self.marks: list[int] = []  # our flush k -> length of the context's text at flush k
         self.answered = 0  # receipts in step so far
-        self._audio_id = 0  # the flush id of the latest audio
+        self.audio_id = 0  # the flush id of the latest audio (a caller may skip audio() for it)
 
     @property
     def asking(self) -> bool:
@@ -63,9 +63,9 @@ class ReceiptLedger:
 
     def audio(self, flush_id: int | None) -> None:
         """Audio of flush window ``flush_id`` arrived (None: the server did not say)."""
-        if flush_id == self._audio_id or self.trust is Trust.OFF:
+        if flush_id == self.audio_id or self.trust is Trust.OFF:
             return  # the hot path: most chunks repeat the id before them
-        self._audio_id = flush_id or 0
+        self.audio_id = flush_id or 0
         if flush_id != self.answered + 1:
             self._distrust()
 
@@ -73,7 +73,7 @@ class ReceiptLedger:
         if self.trust not in (Trust.UNPROVEN, Trust.TRUSTED):
             return
         expected = self.answered + 1
-        if flush_id != expected or expected > len(self.marks) or self._audio_id != expected:
+        if flush_id != expected or expected > len(self.marks) or self.audio_id != expected:
             self._distrust()
             return
         self.answered = expected

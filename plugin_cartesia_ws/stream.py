@@ -46,6 +46,7 @@ DONE_WAIT_S = 5.0  # a context with every sample in waits this long for its done
 _INPUT_ENDED = object()
 _TICK = object()  # the machine's deadline passed
 _TIMINGS = (protocol.Timestamps, protocol.PhonemeTimestamps)
+_now = time.monotonic
 
 
 class SynthesizeStream(tts.SynthesizeStream):
@@ -110,7 +111,7 @@ class SynthesizeStream(tts.SynthesizeStream):
         self._acquire_time = self._host.pool.last_acquire_time
         self._connection_reused = stats.socket_reused = reused
         machine = TurnMachine(self._turn_config(), self._chunker(), stats.context_id, _now())
-        self._socket, self._inbox = socket, asyncio.Queue()
+        self._socket, self._inbox = socket, Inbox()
         self._text_inbox = self._inbox
         self._forward_input()  # what came before this attempt (a retry: all of it, replayed)
         try:
@@ -227,11 +228,15 @@ class SynthesizeStream(tts.SynthesizeStream):
         if event.context_id != machine.context_id:  # type: ignore[attr-defined]
             return False
         try:
-            outputs = machine.server(event, _now())
+            outputs = machine.server(event, time.monotonic())
         except Exception as exc:
             raise self._bug(machine, exc) from exc
         for out in outputs:
-            self._emit(out, emitter, stats)
+            if type(out) is ops.Audio:  # (audio_started: not the first, which the loop takes)
+                stats.audio_bytes += len(out.pcm)
+                emitter.push(out.pcm)
+            else:
+                self._emit(out, emitter, stats)
         return True
 
     def _dispatch(self, machine: TurnMachine, item: Any) -> list[ops.Output]:
@@ -339,7 +344,7 @@ class SynthesizeStream(tts.SynthesizeStream):
                 if isinstance(out, ops.Cancel):
                     self._socket.cancel(out.context_id)
                 elif isinstance(out, ops.Linger):  # its events already queued go with it
-                    queued = _take(self._inbox, out.context_id)
+                    queued = self._inbox.take(out.context_id)
                     self._socket.linger(out.context_id, DONE_WAIT_S, queued)
                 else:
                     self._socket.release(out.context_id, completed=out.completed)
@@ -372,19 +377,6 @@ class SynthesizeStream(tts.SynthesizeStream):
                 )
                 await asyncio.sleep(options._interval_for_retry(attempt))  # LiveKit's backoff
         await self._act(machine, machine.connected(_now()), emitter, stats)
-
-
-def _now() -> float:
-    return time.monotonic()
-
-
-def _take(inbox: Inbox, context_id: str) -> list[Any]:
-    """Take a context's queued items out of the inbox; the others stay, in order."""
-    items = [inbox.get_nowait() for _ in range(inbox.qsize())]
-    for item in items:
-        if item[0] != context_id:
-            inbox.put_nowait(item)
-    return [item for cid, item in items if cid == context_id]
 
 
 def _livekit_error(failure: ops.Failure) -> APIError:

@@ -169,6 +169,7 @@ class _Context:
     opened: bool = False  # a frame went out: the server knows it
     pushed_s: float = 0.0
     last_send_at: float = -1.0  # text or end frame (a flush alone owes no audio)
+    frames: protocol.ContextFrames | None = None
     last_event_at: float = 0.0
 
     def __post_init__(self) -> None:
@@ -413,6 +414,8 @@ class TurnMachine:
                 Failure("input", f"preparing the text failed: {type(exc).__name__}: {exc}")
             )
         if self._pacer is not None:
+            if not chunks and not self._pacer.held and not self._input_ended:
+                return []  # (most tokens: nothing to release, nothing to end)
             self._pacer.held += chunks
             return [] if self.state is RESUMING else self._release(now)
         if self.state is RESUMING:
@@ -462,7 +465,7 @@ class TurnMachine:
         for chunk in chunks:
             if not self._sent_any:
                 outputs.append(ops.TextStarted())
-            outputs.append(self._send(protocol.generation_frame(self._base(), chunk)))
+            outputs.append(self._send(self._frames().generation(chunk)))
             ctx.words.aligner.add_sent_text(chunk)
             ctx.opened = self._sent_any = True
             ctx.last_send_at = now
@@ -475,16 +478,19 @@ class TurnMachine:
     def _flush_frame(self) -> list[Output]:
         if not self._ctx.opened or not self._ctx.ledger.flushed(len(self._ctx.sent)):
             return []  # nothing sent, or that text is flushed already
-        return [self._send(protocol.flush_frame(self._base()))]
+        return [self._send(self._frames().flush)]
 
     def _end_frames(self, now: float) -> list[Output]:
         outputs = self._flush_frame() if self._ctx.ledger.asking else []
         self.state = ENDING
         self._ctx.last_send_at = now
-        return outputs + [self._send(protocol.end_frame(self._base()))]
+        return outputs + [self._send(self._frames().end)]
 
-    def _base(self) -> protocol.GenerationRequestParam:
-        return self.config.options.base(self._ctx.id)
+    def _frames(self) -> protocol.ContextFrames:
+        ctx = self._ctx
+        if ctx.frames is None:  # (a context that never sends builds none)
+            ctx.frames = protocol.ContextFrames(self.config.options.base(ctx.id))
+        return ctx.frames
 
     def _send(self, frame: str) -> ops.Send:
         return ops.Send(frame, self._ctx.id)
@@ -498,7 +504,8 @@ class TurnMachine:
 
     def _audio(self, chunk: protocol.Chunk, now: float) -> list[Output]:
         ctx = self._ctx
-        ctx.ledger.audio(chunk.flush_id)
+        if chunk.flush_id != ctx.ledger.audio_id:  # (most chunks repeat the one before)
+            ctx.ledger.audio(chunk.flush_id)
         if not chunk.data:
             return []
         try:
@@ -512,8 +519,7 @@ class TurnMachine:
         ctx.pushed_s += seconds
         first = not self.audio_started
         self.audio_started = True
-        audio = ops.Audio(pcm, step_time=chunk.step_time if first else None)
-        outputs: list[Output] = [audio]
+        outputs: list[Output] = [ops.Audio(pcm, chunk.step_time) if first else ops.Audio(pcm)]
         if ctx.words.waiting:
             outputs += self._release_words(ctx.pushed_s + _EPS)
         if self._pacer is not None:

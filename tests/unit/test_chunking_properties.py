@@ -8,6 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from plugin_cartesia_ws import boundaries
 from plugin_cartesia_ws.chunking import (
     CJK_BREAKS,
     CLOSERS,
@@ -218,3 +219,14 @@ def test_settled_scans_match_full_scans_on_scripted_replies(tokens: list[str]) -
             assert fast.push(token, now) == full.push(token, now), policy
             assert fast.next_deadline() == full.next_deadline(), policy
         assert fast.flush() == full.flush(), policy
+
+
+@FAST
+@given(text=st.one_of(TEXT, WORDY, PLAIN))
+def test_a_tagless_buffer_is_cut_as_the_tag_aware_scan_cuts_it(text: str) -> None:
+    """iter_cuts skips the tag and spell bookkeeping when there is no "<" (issue 19's CPU)."""
+    buf = text.replace("<", "")
+    careful = boundaries._iter_cuts(
+        buf, 0, boundaries._protected_spans(buf), boundaries._speakable_from(buf)
+    )
+    assert list(boundaries.iter_cuts(buf)) == list(careful)

@@ -257,3 +257,26 @@ def test_handshake_errors_name_the_cause() -> None:
 def test_close_errors_are_retryable() -> None:
     err = protocol.close_error(1011, while_owed=True)
     assert err.retryable and "1011" in err.message and "owed" in err.message
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    transcript=st.text(),
+    voice=st.sampled_from([TTSDefaultVoiceId, 'a"b\\x00', "\x00"]),
+    language=st.sampled_from([None, "en", "\x00"]),
+    speed=st.sampled_from([None, 1.2, "fast"]),
+)
+def test_frames_encoded_once_per_context_are_byte_for_byte_the_same(
+    transcript: str, voice: str, language: str | None, speed: float | str | None
+) -> None:
+    """A context's frames are encoded once and only the transcript per frame (issue 19's
+    CPU): the bytes are those of generation_frame, flush_frame and end_frame."""
+    options = protocol.ContextOptions(
+        model="sonic-3", voice=voice, encoding="pcm_s16le", sample_rate=24000,
+        language=language, max_buffer_delay_ms=0, speed=speed,
+    )  # fmt: skip
+    base = options.base("ctx-\x00" if voice == "\x00" else "ctx-1")
+    frames = protocol.ContextFrames(base)
+    assert frames.generation(transcript) == protocol.generation_frame(base, transcript)
+    assert frames.flush == protocol.flush_frame(base)
+    assert frames.end == protocol.end_frame(base)
