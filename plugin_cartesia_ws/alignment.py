@@ -251,11 +251,11 @@ class HeardWords:
     transcript never claims a word the listener has not had; ``heard`` is the offset in the
     sent text after the last word let through (where a resume may start)."""
 
-    __slots__ = ("aligner", "_held", "_aligned_to", "heard", "any")
+    __slots__ = ("aligner", "held", "_aligned_to", "heard", "any")
 
     def __init__(self) -> None:
         self.aligner = TranscriptAligner()
-        self._held: list[tuple[TimedWord, int]] = []  # (word, text offset after it)
+        self.held: list[tuple[TimedWord, int]] = []  # (word, text offset after it), unreleased
         self._aligned_to = 0
         self.heard = 0
         self.any = False  # the server sent word timings at all
@@ -264,25 +264,21 @@ class HeardWords:
     def sent(self) -> str:
         return self.aligner.sent_text
 
-    @property
-    def waiting(self) -> bool:
-        return bool(self._held)
-
     def timed(self, words: list[str], starts: list[float], ends: list[float]) -> None:
         for word in self.aligner.align(words, starts, ends):
             self._aligned_to += len(word.text)
-            self._held.append((word, self._aligned_to))
+            self.held.append((word, self._aligned_to))
             self.any = True
 
     def release(self, until: float | None) -> list[TimedWord]:
         """The words whose audio ends by ``until`` seconds (all of them when None)."""
-        held, count = self._held, 0
+        held, count = self.held, 0
         if until is None:
             count = len(held)
         else:
             while count < len(held) and held[count][0].end <= until:
                 count += 1
-        ready, self._held = held[:count], held[count:]
+        ready, self.held = held[:count], held[count:]
         if until is None and self.any:
             ready += [(w, len(self.sent)) for w in self.aligner.finish()]
         if ready:
@@ -291,5 +287,5 @@ class HeardWords:
 
     def covered_until(self, offset: int) -> float | None:
         """The end time of the last held word whose text ends by ``offset``."""
-        covered = [word.end for word, end in self._held if end <= offset]
+        covered = [word.end for word, end in self.held if end <= offset]
         return covered[-1] if covered else None

@@ -197,13 +197,13 @@ class TextChunker:
         cut here either: the stream asks this on every token."""
         if not self._awaiting_first() or self._last_token_at is None:
             return None
-        times: list[float] = []
-        if self._stall_cut() is not None:
-            times.append(self._last_token_at + self._policy.first_chunk_stall_s)
+        stall_at = self._last_token_at + self._policy.first_chunk_stall_s
         deadline = self._deadline_at()
-        if deadline is not None and self._deadline_tried != self._state():
-            times.append(deadline)
-        return min(times, default=None)
+        if deadline is None or self._deadline_tried == self._state():
+            deadline = None
+        elif deadline <= stall_at:
+            return deadline  # the earlier, whether or not a stall cut exists (the usual case)
+        return stall_at if self._stall_cut() is not None else deadline
 
     def _state(self) -> tuple[int, int]:
         """Identifies the buffer: it only grows by pushes and shrinks by sent chunks."""

@@ -35,37 +35,37 @@ class Inbox:
     without what a single reader never needs (a bound, putters, task accounting), since
     every LLM token and most server events pass through it."""
 
-    __slots__ = ("_items", "_waiter")
+    __slots__ = ("items", "_waiter")
 
     def __init__(self) -> None:
-        self._items: deque[InboxItem] = deque()
+        self.items: deque[InboxItem] = deque()  # (read-only outside: empty or not)
         self._waiter: asyncio.Future[None] | None = None
 
     def put_nowait(self, item: InboxItem) -> None:
-        self._items.append(item)
+        self.items.append(item)
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
     def get_nowait(self) -> InboxItem:
-        return self._items.popleft()  # (IndexError when empty)
+        return self.items.popleft()  # (IndexError when empty)
 
     async def get(self) -> InboxItem:
-        while not self._items:
+        while not self.items:
             self._waiter = asyncio.get_running_loop().create_future()
             try:
                 await self._waiter
             finally:
                 self._waiter = None
-        return self._items.popleft()
+        return self.items.popleft()
 
     def empty(self) -> bool:
-        return not self._items
+        return not self.items
 
     def take(self, context_id: str) -> list[ContextItem]:
         """Take a context's items out; the others stay, in order."""
-        taken = [item for cid, item in self._items if cid == context_id]
-        self._items = deque(entry for entry in self._items if entry[0] != context_id)
+        taken = [item for cid, item in self.items if cid == context_id]
+        self.items = deque(entry for entry in self.items if entry[0] != context_id)
         return taken
 
 

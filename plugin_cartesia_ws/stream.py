@@ -217,7 +217,7 @@ class SynthesizeStream(tts.SynthesizeStream):
         stay valid (a deadline that moved later only makes its tick come early, which changes
         nothing). Anything else returns False: the inbox."""
         machine = self._idle
-        if machine is None or not self._inbox.empty():
+        if machine is None or self._inbox.items:
             return False
         kind = type(event)
         if kind is protocol.Chunk:
@@ -242,6 +242,8 @@ class SynthesizeStream(tts.SynthesizeStream):
     def _dispatch(self, machine: TurnMachine, item: Any) -> list[ops.Output]:
         """One inbox item into the machine. A bug of ours ends this turn, never the socket."""
         try:
+            if isinstance(item, str):  # first: the items this loop gets most
+                return machine.text(item, _now())
             return self._feed_machine(machine, item)
         except (APIError, asyncio.CancelledError):
             raise
@@ -257,8 +259,6 @@ class SynthesizeStream(tts.SynthesizeStream):
 
     def _feed_machine(self, machine: TurnMachine, item: Any) -> list[ops.Output]:
         now = _now()
-        if isinstance(item, str):  # first: the items this loop gets most
-            return machine.text(item, now)
         if type(item) is protocol.Chunk:
             return machine.server(item, now)
         if item is _TICK:

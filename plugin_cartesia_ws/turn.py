@@ -205,15 +205,13 @@ class TurnMachine:
         self.done_received = False
         self._chunker = chunker
         self._bytes_per_s = 2 * config.options.sample_rate  # of the s16 we emit
-        self._ctx = self._new_context(0.0, now)
+        self._ctx: _Context
+        self.context_id = ""
+        self._open_context(0.0, now)
         self._input_ended = False
         self._sent_any = False  # in the whole turn
         self._backlog = ""  # while RESUMING: the reply from the last heard point, unsent
         self._pacer = Pacer(config.pacing) if config.pacing is not None else None
-
-    @property
-    def context_id(self) -> str:
-        return self._ctx.id
 
     @property
     def finished(self) -> bool:
@@ -226,12 +224,12 @@ class TurnMachine:
     # ------------------------------------------------------------ LiveKit's side
     @_transition(Event.TEXT)
     def text(self, token: str, now: float) -> list[Output]:
-        return self._chunked(lambda: self._chunker.push(token, now), now)
+        return self._chunked(now, self._chunker.push, token, now)
 
     @_transition(Event.FLUSH)
     def flush(self, now: float) -> list[Output]:
         """LiveKit's flush: send what the chunker holds and ask the server to speak it now."""
-        outputs = self._chunked(self._chunker.flush, now)
+        outputs = self._chunked(now, self._chunker.flush)
         buffering = self.config.options.max_buffer_delay_ms > 0  # the server holds text
         if self.state is STREAMING and (buffering or self._ctx.ledger.asking):
             outputs += self._flush_frame()
@@ -239,7 +237,7 @@ class TurnMachine:
 
     @_transition(Event.END_INPUT)
     def end_input(self, now: float) -> list[Output]:
-        outputs = self._chunked(self._chunker.flush, now)
+        outputs = self._chunked(now, self._chunker.flush)
         if self.finished:
             return outputs
         self._input_ended = True
@@ -319,7 +317,7 @@ class TurnMachine:
         ctx, wt = self._ctx, event.word_timestamps
         if wt is not None:
             ctx.words.timed(wt.words, wt.start, wt.end)
-        return self._release_words(ctx.pushed_s + _EPS) if ctx.words.waiting else []
+        return self._release_words(ctx.pushed_s + _EPS) if ctx.words.held else []
 
     @_transition(Event.PHONEMES)
     def _on_phonemes(self, event: protocol.PhonemeTimestamps, now: float) -> list[Output]:
@@ -342,7 +340,7 @@ class TurnMachine:
         if self.state is ENDING:
             return outputs + self._finish()
         # the server ended the context while we have more to say: go on in a new one
-        self._ctx = self._new_context(ctx.time_offset + ctx.pushed_s, now)
+        self._open_context(ctx.time_offset + ctx.pushed_s, now)
         self.state = DRAINING if self.state is DRAINING else OPENING
         return outputs
 
@@ -355,15 +353,14 @@ class TurnMachine:
     def next_deadline(self) -> float | None:
         if self.finished or self.state is RESUMING:
             return None
-        deadlines = []
-        if not self._input_ended:
-            deadlines.append(self._chunker.next_deadline())
+        first = self._chunker.next_deadline() if not self._input_ended else None
         if self._owed():
             ctx = self._ctx
-            deadlines.append(max(ctx.last_send_at, ctx.last_event_at) + self.config.stall_after)
-        if self._pacer is not None:
-            deadlines.append(self._pacer.release_at())
-        return min((d for d in deadlines if d is not None), default=None)
+            stall = max(ctx.last_send_at, ctx.last_event_at) + self.config.stall_after
+            first = stall if first is None or stall < first else first
+        if self._pacer is not None and (release := self._pacer.release_at()) is not None:
+            first = release if first is None or release < first else first
+        return first  # the earliest
 
     @_transition(Event.TICK)
     def tick(self, now: float, socket_heard_at: float = 0.0) -> list[Output]:
@@ -371,7 +368,7 @@ class TurnMachine:
         stall of this context alone does not take a healthy shared socket down."""
         outputs: list[Output] = []
         if not self._input_ended:
-            outputs += self._chunked(lambda: self._chunker.poll(now), now)
+            outputs += self._chunked(now, self._chunker.poll, now)
         if self._holding() and not self.finished:
             outputs += self._release(now)
         ctx = self._ctx
@@ -385,12 +382,14 @@ class TurnMachine:
         return outputs + self._resume(failure, now, replace=socket_heard_at <= since)
 
     # ------------------------------------------------------------ internals
-    def _new_context(self, time_offset: float, now: float) -> _Context:
+    def _open_context(self, time_offset: float, now: float) -> None:
+        """The turn goes on in a new context (``context_id``, its id, is read per event)."""
         suffix = f"-r{self.contexts}" if self.contexts else ""
         self.contexts += 1
         ledger = ReceiptLedger(asked=self.config.receipts)
         pcm = PcmJoiner(self.config.options.encoding)
-        return _Context(f"{self.turn_id}{suffix}", time_offset, ledger, now, pcm)
+        self._ctx = _Context(f"{self.turn_id}{suffix}", time_offset, ledger, now, pcm)
+        self.context_id = self._ctx.id
 
     def _close(self) -> Output:
         ctx = self._ctx
@@ -404,11 +403,11 @@ class TurnMachine:
             return True
         return ctx.ledger.awaited
 
-    def _chunked(self, make: Callable[[], list[str]], now: float) -> list[Output]:
+    def _chunked(self, now: float, make: Callable[..., list[str]], *args: Any) -> list[Output]:
         """Chunks from the chunking policy (or a user's tokenizer), sent or kept for a resume.
         The chunker is user code: if it raises, the turn ends, non-retryably."""
         try:
-            chunks = make()
+            chunks = make(*args)
         except Exception as exc:
             return self._fail(
                 Failure("input", f"preparing the text failed: {type(exc).__name__}: {exc}")
@@ -449,7 +448,7 @@ class TurnMachine:
         # end it even if it may have expired: a server without expiry would keep it open,
         # and an expired one answers with an error (or nothing), which the linger absorbs
         outputs = [*self._release_words(None), *self._end_frames(now), ops.Linger(ctx.id)]
-        self._ctx = self._new_context(ctx.time_offset + ctx.pushed_s, now)
+        self._open_context(ctx.time_offset + ctx.pushed_s, now)
         self.state = OPENING
         return outputs
 
@@ -520,7 +519,7 @@ class TurnMachine:
         first = not self.audio_started
         self.audio_started = True
         outputs: list[Output] = [ops.Audio(pcm, chunk.step_time) if first else ops.Audio(pcm)]
-        if ctx.words.waiting:
+        if ctx.words.held:
             outputs += self._release_words(ctx.pushed_s + _EPS)
         if self._pacer is not None:
             self._pacer.audio(seconds, now)
@@ -590,7 +589,7 @@ class TurnMachine:
                 },
             )
         )
-        self._ctx = self._new_context(ctx.time_offset + ctx.pushed_s, now)
+        self._open_context(ctx.time_offset + ctx.pushed_s, now)
         self.state = RESUMING
         return outputs + [ops.Reconnect(replace_socket=replace)]
 
