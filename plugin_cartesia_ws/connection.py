@@ -28,6 +28,7 @@ from .log import WarnOnce, logger
 # An item in a context's queue: a parsed server event, or an error that ends the context.
 ContextItem = Any
 InboxItem = tuple[str | None, ContextItem]  # (context id, item); None: not a socket's
+_TEXT = aiohttp.WSMsgType.TEXT
 
 
 class Inbox:
@@ -208,7 +209,7 @@ class CartesiaSocket:
         try:
             while True:
                 msg = await self.ws.receive()
-                if msg.type == aiohttp.WSMsgType.TEXT:
+                if msg.type is _TEXT:
                     self._route(msg.data)
                 elif msg.type == aiohttp.WSMsgType.BINARY:
                     self._warn_once("binary", "Cartesia sent a binary frame; skipped")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +32,8 @@ class TurnStats:
 
 
 def log_turn(stats: TurnStats) -> None:
+    if not logger.isEnabledFor(logging.INFO):
+        return  # (the line is built for nothing otherwise: once per turn)
     extra: dict[str, Any] = {
         "context_id": stats.context_id,
         "socket_reused": stats.socket_reused,
