@@ -17,7 +17,9 @@ paths give the same event for every frame (tests/unit/test_protocol.py).
 from __future__ import annotations
 
 import binascii
+import functools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, cast, get_args
 
@@ -236,10 +238,31 @@ def _parse_checked(raw: str | bytes) -> WebsocketResponse | UnknownEvent:
         raise MalformedFrame(f"{kind} frame with missing or invalid fields: {fields}") from None
 
 
+def _simd_base64() -> Callable[[str], bytes] | None:
+    """pybase64's strict decoder (SIMD): an 80 ms chunk in 0.7 us instead of binascii's 10;
+    None where it is not installed (it is a dependency; the standard library is the
+    fallback)."""
+    try:
+        import pybase64
+    except ImportError:
+        return None
+    return functools.partial(pybase64.b64decode, validate=True)
+
+
+_SIMD_BASE64 = _simd_base64()
+
+
 def decode_audio(data: str) -> bytes:
-    """A chunk's base64 audio. The lenient C decoder is ~3x faster than ``validate=True``;
-    it skips characters outside the alphabet, which a length check catches, and only then
-    the strict decoder runs (raising ``binascii.Error``)."""
+    """A chunk's base64 audio. Strict base64 (what Cartesia sends) takes the SIMD decoder;
+    anything else takes the standard library's path, which says what it is: the lenient C
+    decoder (~3x faster than ``validate=True``) skips characters outside the alphabet, a
+    length check catches that, and only then the strict decoder runs (raising
+    ``binascii.Error``). Both give the same bytes for every input (tests/unit/test_protocol.py)."""
+    if _SIMD_BASE64 is not None:
+        try:
+            return _SIMD_BASE64(data)
+        except (binascii.Error, ValueError):
+            pass  # not plain base64: the standard library's verdict below
     raw = binascii.a2b_base64(data)
     expected = len(data) // 4 * 3 - data.endswith("=") - data.endswith("==")
     if len(data) % 4 or len(raw) != expected:

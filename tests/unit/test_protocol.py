@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import math
 from typing import Any
@@ -280,3 +282,32 @@ def test_frames_encoded_once_per_context_are_byte_for_byte_the_same(
     assert frames.generation(transcript) == protocol.generation_frame(base, transcript)
     assert frames.flush == protocol.flush_frame(base)
     assert frames.end == protocol.end_frame(base)
+
+
+def _decode(data: str, decoder: Any) -> object:
+    """What decode_audio makes of ``data`` with the given SIMD decoder (None: without)."""
+    saved = protocol._SIMD_BASE64
+    protocol._SIMD_BASE64 = decoder
+    try:
+        return protocol.decode_audio(data)
+    except (binascii.Error, ValueError) as exc:  # (non-ASCII: ValueError, as binascii says)
+        return type(exc).__name__
+    finally:
+        protocol._SIMD_BASE64 = saved
+
+
+B64_NOISE = st.sampled_from(["=", "==", "===", "!", " ", "\n", "-", "_", "A", "é", "\x00"])
+
+
+@settings(max_examples=500, deadline=None)
+@given(payload=st.binary(max_size=64), edits=st.lists(st.tuples(st.integers(0, 90), B64_NOISE)))
+def test_the_simd_base64_decoder_changes_no_chunk(
+    payload: bytes, edits: list[tuple[int, str]]
+) -> None:
+    """pybase64 takes strict base64 only; any chunk decodes to the same bytes (or fails the
+    same way) as with the standard library alone."""
+    data = base64.b64encode(payload).decode()
+    for at, noise in edits:
+        data = data[:at] + noise + data[at:]
+    assert protocol._SIMD_BASE64 is not None, "pybase64 is a dependency"
+    assert _decode(data, protocol._SIMD_BASE64) == _decode(data, None)
