@@ -163,16 +163,21 @@ class PacedTurn:
         return played
 
     @property
-    def stall_s(self) -> float:
-        """Time the player waited for audio once it had started."""
+    def stalls(self) -> list[tuple[float, float]]:
+        """When (seconds into the audio) and how long the player waited once started."""
         if not self.frames:
-            return 0.0
-        stall, end = 0.0, self.frames[0][0] + JITTER_BUFFER_S
+            return []
+        out, start = [], self.frames[0][0]
+        end = start + JITTER_BUFFER_S
         for arrival, seconds in self.frames:
             if arrival > end:
-                stall += arrival - end
+                out.append((end - start, arrival - end))
             end = max(arrival, end) + seconds
-        return stall
+        return out
+
+    @property
+    def stall_s(self) -> float:
+        return sum(length for _, length in self.stalls)
 
     @property
     def heard_s(self) -> float:

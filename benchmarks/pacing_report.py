@@ -30,6 +30,7 @@ def turn_row(t: Any) -> dict[str, Any]:
         "billed": t.billed,
         "billed_per_heard": ratio(t.billed, t.heard_chars),
         "stall_ms": round(t.stall_s * 1000, 1),
+        "stalls": [(round(at, 2), round(length * 1000)) for at, length in t.stalls][:10],
         "ttfa_ms": None if t.ttfa_s is None else round(t.ttfa_s * 1000, 1),
         "words_ok": _words(t.server_text) == _words(t.reply.text) if t.cut_s is None else None,
         "error": t.error,

@@ -18,9 +18,11 @@ context.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from .boundaries import is_speakable, iter_cuts
+from .boundaries import count_words, is_speakable, iter_cuts
+from .phrasing import rank
 
 LEARN_AFTER_S = 1.0  # timed speech after which untimed text is estimated at the voice's pace
 MIN_CPS, MAX_CPS = 5.0, 40.0  # ... within these bounds (characters per second)
@@ -114,10 +116,15 @@ class Pacer:
         ends = self._phrase_ends()
         batch = ends[0]  # the next phrase: it fits, or the floor is reached
         for end in ends[1:]:
-            if end > self.policy.max_chars or self.ahead(now, adding=end) > self.policy.lead_s:
+            if not self._fits(end, now):
                 break
             batch = end
+        if not self._fits(batch, now):  # at the floor, a phrase longer than the lead
+            batch = _word_phrase_end(self.held[0][:batch], lambda end: self._fits(end, now))
         return self._send(self._pop(batch))
+
+    def _fits(self, end: int, now: float) -> bool:
+        return end <= self.policy.max_chars and self.ahead(now, adding=end) <= self.policy.lead_s
 
     def release_at(self) -> float | None:
         """When held text may leave (None: nothing held, or the clock has not started): once
@@ -186,3 +193,24 @@ def _phrase_ends(chunk: str) -> list[int]:
         if cut.kind != "word" and cut.end < len(chunk) and is_speakable(chunk[cut.end :])
     ]
     return [*ends, len(chunk)]
+
+
+MIN_SPLIT_WORDS = 4  # a long phrase is split only where this many words go first
+
+
+def _word_phrase_end(phrase: str, fits: Callable[[int], bool]) -> int:
+    """Where a phrase too long for the lead is cut: the best-ranked word boundary that fits
+    (``phrasing.rank``: before a conjunction, relative pronoun, preposition, ...; the latest
+    among equals), after at least ``MIN_SPLIT_WORDS`` words; the whole phrase if none."""
+    cuts = [cut.end for cut in iter_cuts(phrase) if cut.end < len(phrase)]
+    best, best_rank = len(phrase), 0
+    for index, end in enumerate(cuts):
+        if not fits(end):
+            break
+        if count_words(phrase[:end]) < MIN_SPLIT_WORDS:
+            continue
+        following = phrase[end : cuts[index + 1] if index + 1 < len(cuts) else None].split()
+        score = rank(phrase[:end].split()[-1], following[0] if following else None, False)
+        if score and score >= best_rank:
+            best, best_rank = end, score
+    return best

@@ -109,7 +109,20 @@ def test_a_long_sentence_leaves_a_phrase_at_a_time() -> None:
 
 
 def test_a_phrase_never_leaves_unspeakable_text_behind() -> None:
-    chunk = 'alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi, "'
-    pacer = started([chunk])  # its one clause end would leave a lone quote behind
-    assert pacer.release_at() == pytest.approx(0.0)  # too long to fit: at the floor
-    assert pacer.take(0.0, first=False) == chunk
+    chunk = 'Alpha beta, "'  # its clause end would leave a lone quote behind
+    pacer = Pacer(PacingPolicy(lead_s=1.625, chars_per_s=20.0))  # room for 12.5 characters
+    pacer.held = ["x" * 20, chunk]
+    pacer.take(0.0, first=True)
+    pacer.audio(0.1, now=0.0)
+    assert pacer.take(0.0, first=False) is None  # "Alpha beta, " would fit; it is no phrase
+    assert pacer.release_at() == pytest.approx(0.025)  # the whole chunk fits then
+    assert pacer.take(0.025, first=False) == chunk
+
+
+def test_a_phrase_longer_than_the_lead_is_cut_before_a_preposition_at_the_floor() -> None:
+    sentence = "The quick brown fox jumps over the lazy dog and runs into the forest today. "
+    pacer = started([sentence])  # 77 characters, 3.85 s: never fits within 3 s
+    assert pacer.release_at() == pytest.approx(0.0)  # 1 s ahead: the floor
+    # 2 s (40 characters) fit: the last good boundary within them is before "over"
+    assert pacer.take(0.0, first=False) == "The quick brown fox jumps "
+    assert pacer.held == ["over the lazy dog and runs into the forest today. "]
