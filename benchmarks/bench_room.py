@@ -8,10 +8,12 @@ The workers differ in nothing else (same VAD, endpointing and preemptive generat
 LLM). A participant speaks eSpeak questions into a fresh room per turn over WebRTC and
 measures from the end of its speech to the first voiced frame of the agent's reply as
 received. Rooms alternate between the workers, turn by turn, so all see the same machine
-load. Then interrupted turns (a ~30 s story, talked over ~3.5 s in), and N rooms at once
-(1, 4, 8) on one worker of ours. Report: `room_report.py`.
+load. Then the same question with a 0.35 s pause in it (hesitant turns: what discarded
+speculative replies cost), interrupted turns (a ~30 s story, talked over ~3.5 s in), and
+N rooms at once (1, 4, 8) on one worker of ours. Report: `room_report.py`.
 
-    python -m benchmarks.bench_room [--turns 20] [--interrupted 5] [--rooms 1,4,8] [--quick]
+    python -m benchmarks.bench_room [--turns 20] [--hesitant 4] [--interrupted 5]
+        [--rooms 1,4,8] [--worker-setting NAME=VALUE ...] [--quick]
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import asyncio
 import contextlib
 import json
 import os
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Coroutine
@@ -36,7 +39,16 @@ from plugin_cartesia_ws.emulator.state import DEV_API_KEY
 
 from .emulator import Emulator
 from .room_report import WORKERS, plot, report, stages
-from .room_turns import QUESTION, REPLIES, Billing, Script, interrupted_turn, spoken_turn
+from .room_turns import (
+    HESITANT_PARTS,
+    QUESTION,
+    REPLIES,
+    Billing,
+    Script,
+    hesitant_question,
+    interrupted_turn,
+    spoken_turn,
+)
 
 RESULTS = Path(__file__).parent / "results"
 # worker name -> its settings (beyond the shared ones)
@@ -98,7 +110,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     for name, turns in result["turns"].items():
         for t in turns:
             t["stages"] = stages(workers[name].lines, t["room"], t["heard_ms"])
-    result["logs"] = str(logs)
+    print(f"server and worker logs: {logs}", file=sys.stderr)
     result["worker_settings"] = args.worker_settings
     return result
 
@@ -122,6 +134,16 @@ async def _measure(
                 lost[name] += 1
                 continue
             turns[name].append({**turn, "shape": shape, "reply_chars": len(REPLIES[shape])})
+    hesitant: dict[str, list[dict[str, Any]]] = {w: [] for w in WORKERS}
+    speech = hesitant_question()
+    for i in range(args.hesitant):
+        for name in WORKERS:
+            script.segments = list(HESITANT_PARTS)
+            script.transcript, script.reply = " ".join(HESITANT_PARTS), REPLIES[i % len(REPLIES)]
+            with contextlib.suppress(TimeoutError):
+                turn = await spoken_turn(url, settings, name, billing[name], 60, speech)
+                hesitant[name].append({**turn, "reply_chars": len(script.reply)})
+    script.segments = []
     interrupted: dict[str, list[dict[str, Any]]] = {w: [] for w in WORKERS}
     interrupted_lost = dict.fromkeys(WORKERS, 0)
     for _ in range(args.interrupted):
@@ -151,6 +173,7 @@ async def _measure(
         "latency_failed": lost,
         "turns": turns,
         "shapes": REPLIES,
+        "hesitant": hesitant,
         "interrupted": interrupted,
         "interrupted_failed": interrupted_lost,
         "scale_ms": scale,
@@ -187,10 +210,18 @@ def main(argv: list[str] | None = None) -> None:
         default=5,
         help="interrupted turns per worker (5, at most --turns)",
     )
+    p.add_argument(
+        "--hesitant",
+        type=int,
+        default=4,
+        help="turns per worker of the question with a 0.35 s pause in it (4, at most --turns)",
+    )
     p.add_argument("--rooms", default="1,4,8", help="concurrent rooms for the scale run")
     p.add_argument("--scale-rounds", type=int, default=3, help="rounds of N rooms at once (3)")
     p.add_argument(
-        "--quick", action="store_true", help="5 turns per worker, 2 interrupted, rooms 1,4"
+        "--quick",
+        action="store_true",
+        help="5 turns per worker, 2 hesitant, 2 interrupted, rooms 1,4",
     )
     p.add_argument(
         "--worker-setting",
@@ -206,8 +237,10 @@ def main(argv: list[str] | None = None) -> None:
     if set(args.worker_settings) & {"TTS_PLUGIN", "PREEMPTIVE_TTS", "AGENT_NAME"}:
         p.error("TTS_PLUGIN, PREEMPTIVE_TTS and AGENT_NAME are what tells the workers apart")
     if args.quick:
-        args.turns, args.interrupted, args.rooms, args.scale_rounds = 5, 2, [1, 4], 2
+        args.turns, args.interrupted, args.hesitant = 5, 2, 2
+        args.rooms, args.scale_rounds = [1, 4], 2
     args.interrupted = min(args.interrupted, args.turns)
+    args.hesitant = min(args.hesitant, args.turns)
     result = run_and_save(run(args), args.out, "room", report)
     plot(result, args.out / "room.png")
 

@@ -165,6 +165,26 @@ def _billing(result: dict[str, Any]) -> list[str]:
         "\nA context cancelled in a turn nobody interrupted is a speculative reply LiveKit "
         "discarded (its preemptive generation restarted): what speculative TTS cost."
     )
+    hesitant = result.get("hesitant", {})
+    if any(hesitant.values()):
+        lines += [
+            "",
+            'Hesitant turns (the question with a 0.35 s pause after "What should I cook"):',
+            "",
+            "| worker | turns | heard p50 | reply chars (mean) | billed per turn (mean) | "
+            "cancelled contexts (all turns) | billed in them per turn (mean) |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for name in WORKERS:
+            t = hesitant.get(name, [])
+            if t:
+                lines.append(
+                    f"| {name} | {len(t)} | {_ms(_median([x['heard_ms'] for x in t]))} | "
+                    f"{_mean([x['reply_chars'] for x in t])} | "
+                    f"{_mean([x['billed_chars'] for x in t])} | "
+                    f"{sum(x['cancelled_contexts'] for x in t)} | "
+                    f"{_mean([x['cancelled_chars'] for x in t])} |"
+                )
     return lines + [""]
 
 

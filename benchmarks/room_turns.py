@@ -3,8 +3,10 @@
 `Script` is what the OpenAI stand-in hears and answers (one at a time: turns run one after
 another). `Billing` reads one worker's own emulator process: the contexts billed since the
 last look, with their transcripts and whether they were cancelled. `spoken_turn` asks a
-question in a fresh room and measures the latency heard; `interrupted_turn` asks for a
-~30 s story and talks over it once the agent has spoken for ~3.5 s (barge-in).
+question in a fresh room and measures the latency heard (`hesitant_question()`: the same
+question with a pause in it, which may start a preemptive reply that is then discarded);
+`interrupted_turn` asks for a ~30 s story and talks over it once the agent has spoken for
+~3.5 s (barge-in).
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from agent.dev.local_openai import TranscriptionRequest
-from agent.dev.room_user import RoomUser
+from agent.dev.room_user import MIC_RATE, RoomUser, voiced_span
 from agent.settings import Settings
 from agent.simulate import espeak_utterance
 from agent.token import make_token
@@ -22,6 +26,11 @@ from agent.token import make_token
 from .emulator import Emulator
 
 QUESTION = "What should I cook for dinner tonight?"
+# the question said in two breaths: a pause longer than a short VAD_MIN_SILENCE (a stretch of
+# speech ends, is transcribed, and a preemptive reply starts) and shorter than the 0.5 s
+# endpointing delay (the user's turn goes on)
+HESITANT_PARTS = ("What should I cook", "for dinner tonight?")
+HESITANT_PAUSE_S = 0.35
 # reply shapes: a short opener, a long first sentence without a comma, a list, a price
 REPLIES = [
     "Sure! How about a simple pasta with garlic, olive oil and a little chili?",
@@ -58,9 +67,11 @@ class Script:
     replies: dict[str, str] = field(
         default_factory=lambda: {STORY_QUESTION: STORY, STOP: AFTER_STOP}
     )
+    # heard one per stretch of speech before `transcript` (the hesitant question's parts)
+    segments: list[str] = field(default_factory=list)
 
     def transcribe(self, request: TranscriptionRequest) -> str:
-        return self.transcript
+        return self.segments.pop(0) if self.segments else self.transcript
 
     def answer(self, messages: list[dict[str, Any]]) -> str:
         users = [m for m in messages if m.get("role") == "user"]
@@ -116,17 +127,35 @@ async def _joined(user: RoomUser, timeout: float) -> None:
     await user.wait_for_agent_state("listening", after=0.0, timeout=timeout)
 
 
+def hesitant_question() -> np.ndarray:
+    """The question's two parts, each trimmed to its voiced span, `HESITANT_PAUSE_S` apart."""
+    parts = []
+    for text in HESITANT_PARTS:
+        pcm = espeak_utterance(text).pcm
+        span = voiced_span(pcm, MIC_RATE) or (0.0, len(pcm) / MIC_RATE)
+        parts.append(pcm[int(span[0] * MIC_RATE) : int(span[1] * MIC_RATE)])
+    pause = np.zeros(int(HESITANT_PAUSE_S * MIC_RATE), np.int16)
+    tail = np.zeros(MIC_RATE // 10, np.int16)
+    return np.concatenate([parts[0], pause, parts[1], tail]).astype(np.int16)
+
+
 async def spoken_turn(
-    url: str, settings: Settings, agent: str, billing: Billing, timeout: float
+    url: str,
+    settings: Settings,
+    agent: str,
+    billing: Billing,
+    timeout: float,
+    speech: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """A fresh room, one question, the whole reply: the latency heard (ms) and what was
-    billed for it (contexts cancelled in such a turn are discarded speculative replies)."""
+    """A fresh room, one question (`speech`, default QUESTION), the whole reply: the
+    latency heard (ms) and what was billed for it (a context cancelled in such a turn is a
+    speculative reply LiveKit discarded)."""
     room = new_room(agent)
     await billing.new_contexts()  # whatever came before is not this turn's
     token = make_token(settings, room=room, identity="user", agent_name=agent)
     async with RoomUser(url, token) as user:
         await _joined(user, timeout)
-        said = user.say(espeak_utterance(QUESTION).pcm)
+        said = user.say(espeak_utterance(QUESTION).pcm if speech is None else speech)
         await said.done.wait()
         first = await user.wait_for_agent_audio(after=said.voice_end, timeout=timeout)
         await user.wait_for_reply_end(after=first, timeout=timeout)

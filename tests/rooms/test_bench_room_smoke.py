@@ -24,6 +24,7 @@ def test_room_benchmark_runs_every_worker(livekit_server: LocalServer, tmp_path:
         # every worker's own emulator billed its reply, and nothing else
         assert turn["billed_chars"] >= turn["reply_chars"] > 0
         assert turn["stages"]["e2e"] > 0  # its LiveKit metrics were found in its log
+        assert len(result["hesitant"][name]) == 1
         (story,) = result["interrupted"][name]
         assert 0 < story["story_billed_chars"] <= len(STORY) + 10
     # paced, ours was billed for less of the story than the official plugin
