@@ -218,7 +218,7 @@ async def run_paced_turn(engine: Engine, turn: PacedTurn, start_at: float) -> Pa
     feeder, consumer = asyncio.create_task(feed()), asyncio.create_task(consume())
     try:
         if turn.cut_s is None:
-            await asyncio.wait_for(consumer, timeout=turn.reply.speech_s * 2 + 30)
+            await asyncio.wait_for(consumer, timeout=turn.reply.speech_s * 1.2 + 15)
         else:
             started = asyncio.create_task(first_audio.wait())
             await asyncio.wait({started, consumer}, timeout=30, return_when="FIRST_COMPLETED")
