@@ -1,27 +1,14 @@
 """``python -m benchmarks.bench_pacing``: what an interrupted reply costs, and whether pacing
-ever leaves the listener waiting (issue 20). Part of ``make bench``.
+ever leaves the listener waiting (issue 20). Part of ``make bench``; the method and the last
+figures are in benchmarks/README.md, section 8.
 
-Four engines, the same replies, one run: ours paced (the default), ours unpaced
-(``text_pacing=False``), the official plugin as it ships, and the official plugin with
-``text_pacing=True`` (LiveKit's ``SentenceStreamPacer``). The emulator runs its realistic
-profile (``--profile cartesia``: first audio 190 +- 40 ms, 1.5x real time, contexts expire
-1 s after their last audio and later input is ignored, unsolicited ``flush_done``).
-
-- **Billed / heard.** Replies of about 10, 30 and 90 s of speech (consecutive replies of the
-  corpus, joined, so nobody picked them), streamed as an LLM does (a token every 15-25 ms),
-  cut 1, 3 or 10 s after the first audio, with ``aclose()`` at the cut or 4 s after it
-  (LiveKit pauses the audio at once and closes the stream once the interruption is
-  confirmed; the LLM goes on meanwhile). Billed: the emulator's characters for the turn's
-  contexts. Heard: the reply's characters in proportion to the seconds played by the cut.
-- **Underrun.** The same replies, not interrupted. The listener plays the audio in real time
-  from its first frame; a stall is time it waited for audio after that. On the realistic
-  profile, with 10x real-time synthesis, and with expired contexts refusing input.
-- **Leads.** Ours with other leads on the same replies: the stall and the bill each leaves,
-  from which the default lead is chosen (benchmarks/README.md, "Pacing").
-- **Words.** Every uninterrupted turn's text at the server, over all its contexts, is the
-  reply's text: nothing lost, repeated or fused in any expiry mode.
-- **Time to first audio** per reply shape, ours paced vs unpaced, the same tokens at the
-  same instants, on the main benchmark's emulator.
+Four engines, the same replies (corpus replies joined to about 10, 30 and 90 s of speech,
+streamed as an LLM does), one run: ours paced (the default), ours unpaced, the official
+plugin, and the official plugin with ``text_pacing=True``, on the emulator's realistic
+profile. Billed / heard for replies cut at 1, 3 or 10 s with ``aclose()`` at the cut or 4 s
+later; stalls of uninterrupted replies on three profiles, and for other leads; every
+uninterrupted reply's words at the server exactly once; time to first audio paced vs
+unpaced per reply shape.
 """
 
 from __future__ import annotations
@@ -41,7 +28,16 @@ from typing import Any
 from plugin_cartesia_ws import PacingPolicy
 from plugin_cartesia_ws.emulator.tone import ToneVoice
 
-from .common import BASELINE, NO_RETRY, OURS, SAMPLE_RATE, Emulator, Engine, run_turn
+from .common import (
+    BASELINE,
+    NO_RETRY,
+    OURS,
+    SAMPLE_RATE,
+    Emulator,
+    Engine,
+    run_turn,
+    sleep_until,
+)
 from .measure import ratio, summarize
 from .pacing_report import billed_table, markdown, targets, turn_row
 from .replies import SHAPES, llm_tokens, script, token_times
@@ -192,10 +188,6 @@ class PacedTurn:
         return len(self.reply.text) * min(1.0, self.heard_s / self.reply.speech_s)
 
 
-async def _sleep_until(deadline: float) -> None:
-    await asyncio.sleep(max(0.0, deadline - time.perf_counter()))
-
-
 async def run_paced_turn(engine: Engine, turn: PacedTurn, start_at: float) -> PacedTurn:
     """Stream the reply as an LLM does; read every frame; close it at the cut (+ delay)."""
     stream = engine.tts.stream(conn_options=NO_RETRY)
@@ -203,7 +195,7 @@ async def run_paced_turn(engine: Engine, turn: PacedTurn, start_at: float) -> Pa
 
     async def feed() -> None:
         for offset, token in turn.reply.plan:
-            await _sleep_until(start_at + offset)
+            await sleep_until(start_at + offset)
             turn.first_push_at = turn.first_push_at or time.perf_counter()
             stream.push_text(token)
         stream.end_input()
@@ -226,7 +218,7 @@ async def run_paced_turn(engine: Engine, turn: PacedTurn, start_at: float) -> Pa
             if not turn.frames:
                 raise RuntimeError("no audio before the cut")
             cut_at = turn.frames[0][0] + JITTER_BUFFER_S + turn.cut_s
-            await _sleep_until(cut_at + turn.close_delay_s)
+            await sleep_until(cut_at + turn.close_delay_s)
             feeder.cancel()  # AgentSession stops forwarding the LLM's text, then closes
             await stream.aclose()
             await asyncio.wait_for(consumer, 10)
