@@ -96,7 +96,9 @@ async def test_a_voice_turn_is_heard_over_webrtc(
     # the worker took the job (dispatched by the token) and heard the question
     assert default_worker.find(lambda line: line.get("room") == room)
     records = new_records(stack, before)
-    assert [r.transcript.strip() for r in records] == [ANSWER]
+    assert (
+        " ".join(r.transcript.strip() for r in records) == ANSWER
+    )  # a paced turn may span contexts
     record = records[0]
     assert record.done_sent and not record.cancelled
 
