@@ -102,6 +102,7 @@ $(PLAYGROUND_JS): playground/package.json playground/package-lock.json $(wildcar
 
 bench: $(STAMP)
 	$(PY) -m benchmarks
+	$(PY) -m benchmarks.bench_pacing
 
 # The emulator alone needs only its extras (espeak, mp3, tls), not the dev tools.
 EMULATOR_STAMP := $(VENV)/.installed-emulator

@@ -121,6 +121,10 @@ class Settings:
     agent_instructions: str = _setting(DEFAULT_INSTRUCTIONS)
     agent_greeting: str = _setting("")
     turn_detection: TurnDetection = _setting("vad", choices=TURN_DETECTION_MODES)
+    # Seconds of silence before Silero VAD ends a stretch of speech (LiveKit's default). With
+    # an STT that transcribes whole utterances (OpenAI's HTTP endpoint), the transcript, and
+    # so LiveKit's preemptive generation, only starts after it.
+    vad_min_silence: float = _setting(0.55)
     interruption_mode: InterruptionMode = _setting("vad", choices=INTERRUPTION_MODES)
 
     # Worker process.

@@ -50,9 +50,11 @@ RECONNECT_FOREVER = 2**31  # attempts: at LiveKit's 10 s apart, 680 years
 
 
 # ---------------------------------------------------------------------- components
-def load_vad() -> vad.VAD:
-    """Silero VAD with its default options (the model ships inside its wheel)."""
-    return silero.VAD.load()
+def load_vad(settings: Settings | None = None) -> vad.VAD:
+    """Silero VAD (the model ships inside its wheel), with LiveKit's default options but
+    the end-of-speech silence of `VAD_MIN_SILENCE`."""
+    settings = settings if settings is not None else Settings.from_env()
+    return silero.VAD.load(min_silence_duration=settings.vad_min_silence)
 
 
 # Modules the first turn would otherwise import on the job's event loop (LiveKit warns:
@@ -72,10 +74,10 @@ def prewarm(proc: JobProcess) -> None:
     for name in _WARM_IMPORTS:
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
-    proc.userdata[VAD_USERDATA_KEY] = load_vad()
+    settings = Settings.from_env()
+    proc.userdata[VAD_USERDATA_KEY] = load_vad(settings)
     # The OpenAI clients load the CA bundle into an SSL context when they are made (LiveKit
     # warned "event loop blocked" for 0.2-0.5 s at session start): make them here too.
-    settings = Settings.from_env()
     proc.userdata[MODELS_USERDATA_KEY] = (build_stt(settings), build_llm(settings))
 
 
@@ -196,11 +198,11 @@ async def tts_problem(engine: tts.TTS | None, timeout: float = 10.0) -> str | No
 
 
 # ---------------------------------------------------------------------- entrypoint
-def _vad_for(ctx: JobContext) -> vad.VAD:
+def _vad_for(ctx: JobContext, settings: Settings) -> vad.VAD:
     loaded = ctx.proc.userdata.get(VAD_USERDATA_KEY)
     if loaded is None:  # prewarm did not run (e.g. a custom server setup)
         log.warning("VAD was not prewarmed; loading it on the job's critical path")
-        loaded = ctx.proc.userdata[VAD_USERDATA_KEY] = load_vad()
+        loaded = ctx.proc.userdata[VAD_USERDATA_KEY] = load_vad(settings)
     return loaded
 
 
@@ -221,7 +223,7 @@ async def entrypoint(ctx: JobContext) -> None:
         ctx.shutdown(reason="cannot join the room")
         return
     stt, llm = ctx.proc.userdata.pop(MODELS_USERDATA_KEY, (None, None))  # from prewarm
-    session = build_session(settings, vad=_vad_for(ctx), stt=stt, llm=llm)
+    session = build_session(settings, vad=_vad_for(ctx, settings), stt=stt, llm=llm)
     log.info(
         "starting session",
         extra={"room": ctx.room.name, **settings.components()},

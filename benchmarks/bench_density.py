@@ -239,13 +239,33 @@ async def level(case: str, n: int, turns: int, rig: dict[str, Any], logs: Path) 
     }
 
 
+def exited_level(n: int, exc: Exception) -> dict[str, Any]:
+    """A level at which the worker process exited: nothing measured, the case ends there."""
+    keys = (
+        *("heard_p50_ms", "heard_p95_ms", "worker_e2e_p95_ms", "window_s", "cpu_per_session"),
+        *("worker_core_share", "rig_core_share", "pss_idle_mb", "pss_mb", "pss_per_session_mb"),
+    )
+    return {
+        "sessions": n,
+        "turns": 0,
+        "failed_sessions": [f"the worker process exited ({exc})"],
+        "heard_ms": [],
+        "core_share_per_process": [],
+        "processes": 0,
+        **dict.fromkeys(keys),
+    }
+
+
 async def run_case(
     case: str, args: argparse.Namespace, rig: dict[str, Any], logs: Path
 ) -> dict[str, Any]:
     levels: list[dict[str, Any]] = []
     base = None
     for n in args.levels:
-        result = await level(case, n, args.turns, rig, logs)
+        try:
+            result = await level(case, n, args.turns, rig, logs)
+        except psutil.NoSuchProcess as exc:  # the worker itself died under this load
+            result = exited_level(n, exc)
         levels.append(result)
         print(
             f"{case} N={n}: p95 {result['heard_p95_ms']} ms, worker core {result['worker_core_share']}, "
@@ -338,9 +358,10 @@ def report(result: dict[str, Any]) -> str:
     for name, case in result["cases"].items():
         for lv in case["levels"]:
             if not lv["turns"]:  # a room never got its agent: nothing was measured
+                pss = "–" if lv["pss_mb"] is None else f"{lv['pss_mb']:.0f} MB"
                 lines.append(
-                    f"| {name} | {lv['sessions']} | 0 | – | – | – | – | – | "
-                    f"{lv['pss_mb']:.0f} MB | {len(lv['failed_sessions'])} |"
+                    f"| {name} | {lv['sessions']} | 0 | – | – | – | – | – | {pss} | "
+                    f"{len(lv['failed_sessions'])} |"
                 )
                 continue
             lines.append(

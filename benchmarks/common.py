@@ -87,19 +87,22 @@ class Engine:
     """One TTS instance (ours with a chunking policy, the baseline, or the CPU floor) and
     its HTTP session."""
 
-    def __init__(self, variant: str, url: str) -> None:
-        self.variant = variant
+    def __init__(self, variant: str, url: str, *, name: str = "", **options: Any) -> None:
+        """``name``: what reports call it (default: the variant); ``options`` go to the TTS."""
+        self.variant = name or variant
         # No connection limit: the baseline needs one socket per concurrent stream.
         self.http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
         self.tts: tts.TTS
         if variant == BASELINE:
-            self.tts = cartesia.TTS(api_key=API_KEY, base_url=url, http_session=self.http)
+            self.tts = cartesia.TTS(
+                api_key=API_KEY, base_url=url, http_session=self.http, **options
+            )
         elif variant == FLOOR:
             self.tts = FloorTTS(api_key=API_KEY, base_url=url, http_session=self.http)
         else:
             mode = variant.removeprefix("ours-")
             self.tts = plugin_cartesia_ws.TTS(
-                api_key=API_KEY, base_url=url, http_session=self.http, chunking=mode
+                api_key=API_KEY, base_url=url, http_session=self.http, chunking=mode, **options
             )
 
     def prewarm(self) -> None:

@@ -39,8 +39,10 @@ EMULATOR_ARGS = (
 class Emulator:
     """The emulator in its own process, its admin API, its CPU time and memory."""
 
-    def __init__(self, *extra_args: str) -> None:
-        self._process = EmulatorProcess(*EMULATOR_ARGS, "--no-gc", *extra_args)
+    def __init__(self, *extra_args: str, base: tuple[str, ...] = EMULATOR_ARGS) -> None:
+        """``base``: the latency model and voice (the pacing benchmark brings a profile's)."""
+        self._base = base
+        self._process = EmulatorProcess(*base, "--log-level", "WARNING", "--no-gc", *extra_args)
         self._http: aiohttp.ClientSession | None = None
         self._ps: psutil.Process | None = None
 
@@ -50,7 +52,7 @@ class Emulator:
 
     @property
     def args(self) -> list[str]:
-        return list(EMULATOR_ARGS)
+        return list(self._base)
 
     async def __aenter__(self) -> Emulator:
         await asyncio.to_thread(self._process.__enter__)  # blocks until its URL is printed

@@ -199,6 +199,8 @@ async def run_soak(turns: int, seed: int = 7) -> SoakReport:
                 base_url=emulator.url,
                 http_session=http,
                 reconnect_policy=ReconnectPolicy(base_delay_s=0.01, max_delay_s=0.05),
+                text_pacing=False,  # paced turns last as long as their audio; they have
+                # their own order and property tests (tests/plugin/test_pacing.py, tests/unit)
             )
             names, weights = zip(*SCENARIOS.items(), strict=True)
             for turn in range(turns):

@@ -264,6 +264,11 @@ class HeardWords:
     def sent(self) -> str:
         return self.aligner.sent_text
 
+    @property
+    def timed_chars(self) -> int:
+        """Characters of the sent text the server's word timings have covered so far."""
+        return self._aligned_to
+
     def timed(self, words: list[str], starts: list[float], ends: list[float]) -> None:
         for word in self.aligner.align(words, starts, ends):
             self._aligned_to += len(word.text)

@@ -212,6 +212,7 @@ class TurnMachine:
         self._sent_any = False  # in the whole turn
         self._backlog = ""  # while RESUMING: the reply from the last heard point, unsent
         self._pacer = Pacer(config.pacing) if config.pacing is not None else None
+        self._timed_before = 0  # characters timed (or proven heard) in earlier contexts
 
     @property
     def finished(self) -> bool:
@@ -317,6 +318,9 @@ class TurnMachine:
         ctx, wt = self._ctx, event.word_timestamps
         if wt is not None:
             ctx.words.timed(wt.words, wt.start, wt.end)
+            if self._pacer is not None and wt.end:
+                chars = self._timed_before + ctx.words.timed_chars
+                self._pacer.timed(chars, ctx.time_offset + max(wt.end))
         return self._release_words(ctx.pushed_s + _EPS) if ctx.words.held else []
 
     @_transition(Event.PHONEMES)
@@ -340,7 +344,7 @@ class TurnMachine:
         if self.state is ENDING:
             return outputs + self._finish()
         # the server ended the context while we have more to say: go on in a new one
-        self._open_context(ctx.time_offset + ctx.pushed_s, now)
+        self._successor(now)
         self.state = DRAINING if self.state is DRAINING else OPENING
         return outputs
 
@@ -390,6 +394,12 @@ class TurnMachine:
         pcm = PcmJoiner(self.config.options.encoding)
         self._ctx = _Context(f"{self.turn_id}{suffix}", time_offset, ledger, now, pcm)
         self.context_id = self._ctx.id
+
+    def _successor(self, now: float) -> None:
+        """Go on in a new context, on the turn's timeline (its audio and timed text so far)."""
+        ctx = self._ctx
+        self._timed_before += ctx.heard()
+        self._open_context(ctx.time_offset + ctx.pushed_s, now)
 
     def _close(self) -> Output:
         ctx = self._ctx
@@ -448,7 +458,7 @@ class TurnMachine:
         # end it even if it may have expired: a server without expiry would keep it open,
         # and an expired one answers with an error (or nothing), which the linger absorbs
         outputs = [*self._release_words(None), *self._end_frames(now), ops.Linger(ctx.id)]
-        self._open_context(ctx.time_offset + ctx.pushed_s, now)
+        self._successor(now)
         self.state = OPENING
         return outputs
 
@@ -589,7 +599,7 @@ class TurnMachine:
                 },
             )
         )
-        self._open_context(ctx.time_offset + ctx.pushed_s, now)
+        self._successor(now)
         self.state = RESUMING
         return outputs + [ops.Reconnect(replace_socket=replace)]
 

@@ -245,7 +245,9 @@ async def _run(
             )
 
         loaded = time.perf_counter()
-        sim = Simulation(settings, vad=worker.load_vad(), stt=components.stt, llm=components.llm)
+        sim = Simulation(
+            settings, vad=worker.load_vad(settings), stt=components.stt, llm=components.llm
+        )
         stack.push_async_callback(sim.aclose)
         if hasattr(components.stt, "load"):
             await asyncio.to_thread(components.stt.load)  # type: ignore[union-attr]

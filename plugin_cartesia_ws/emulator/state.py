@@ -109,6 +109,12 @@ class ContextRecord:
         return str(self._sha.hexdigest())
 
     @property
+    def turn_audio_sha256(self) -> str:
+        """The audio of this context's turn over all its contexts (a paced or resumed turn
+        goes on in ``<id>-r<n>``): what the listener of a completed turn got."""
+        return self.turn.sha.hexdigest() if self.turn else self.audio_sha256
+
+    @property
     def done_sent(self) -> bool:
         return "done" in self.event_types
 
@@ -134,7 +140,7 @@ class ContextRecord:
             "audio_bytes": self.audio_bytes,
             "audio_sha256": self.audio_sha256,
             "turn_audio_bytes": self.turn.bytes if self.turn else self.audio_bytes,
-            "turn_audio_sha256": self.turn.sha.hexdigest() if self.turn else self.audio_sha256,
+            "turn_audio_sha256": self.turn_audio_sha256,
             "done_sent": self.done_sent,
             "transcript": self.transcript,
             "billed_chars": self.billed_chars,

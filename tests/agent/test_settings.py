@@ -81,6 +81,7 @@ def test_defaults_when_nothing_is_set(tmp_path: Path) -> None:
     assert s.openai_base_url is None
     assert s.livekit_url is None and s.cartesia_api_key is None
     assert s.interruption_mode == "vad" and s.turn_detection == "vad"
+    assert s.vad_min_silence == 0.55  # LiveKit's silero default
     assert s.agent_name == "" and s.agent_instructions
     assert s.log_level is None
 
@@ -142,6 +143,7 @@ def test_from_env_defaults_to_os_environ(clean_env: pytest.MonkeyPatch) -> None:
             "CARTESIA_SAMPLE_RATE='24k' is not valid: expected a whole number",
         ),
         ("WORKER_LOAD_THRESHOLD", "high", "expected a number"),
+        ("VAD_MIN_SILENCE", "short", "VAD_MIN_SILENCE='short' is not valid: expected a number"),
         ("LOG_LEVEL", "loud", "LOG_LEVEL='loud' is not valid"),
     ],
 )

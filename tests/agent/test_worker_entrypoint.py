@@ -64,6 +64,16 @@ def test_default_load_threshold_is_above_livekits_on_small_machines() -> None:
     assert opts.agent_name == ""  # automatic dispatch
 
 
+def test_the_vads_end_of_speech_silence_is_a_setting() -> None:
+    """VAD_MIN_SILENCE reaches Silero; unset, it is LiveKit's own default."""
+    default = silero.VAD.load()
+    assert worker.load_vad(Settings())._opts.min_silence_duration == (
+        default._opts.min_silence_duration
+    )
+    shorter = Settings.from_env(env={"VAD_MIN_SILENCE": "0.2"}, dotenv_path=None)
+    assert worker.load_vad(shorter)._opts.min_silence_duration == 0.2
+
+
 # ---------------------------------------------------------------------- entrypoint
 @pytest.fixture
 def vad_loads(monkeypatch: pytest.MonkeyPatch) -> list[object]:

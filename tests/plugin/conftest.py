@@ -66,6 +66,17 @@ async def tts(
     assert emu.api_key not in caplog.text, "the API key leaked into the logs"
 
 
+@pytest.fixture
+async def unpaced_tts(emu: CartesiaEmulator) -> AsyncIterator[plugin_cartesia_ws.TTS]:
+    """A TTS whose turn is one context: for tests of what happens on one context (paced
+    turns that go on in new contexts have their own tests: test_pacing.py, the orders)."""
+    engine = plugin_cartesia_ws.TTS(
+        api_key=emu.api_key, base_url=emu.url, sample_rate=24000, text_pacing=False
+    )
+    yield engine
+    await engine.aclose()
+
+
 async def run_turn(
     tts: plugin_cartesia_ws.TTS,
     tokens: list[str],

@@ -149,7 +149,7 @@ async def test_bad_input_never_crashes_a_turn(tokens: list[str]) -> None:
     assert result.stream is not None and result.stream.stats is not None
     assert result.stream.stats.done
     if speakable:
-        assert result.audio and result.sha256 == emu.record(result.context_id).audio_sha256
+        assert result.audio and result.sha256 == emu.record(result.context_id).turn_audio_sha256
         words = "".join(tokens).split()
         while words and not is_speakable(words[-1]):
             words.pop()  # an unspeakable tail is not sent (chunking's whitespace rule)

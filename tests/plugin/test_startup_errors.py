@@ -91,7 +91,7 @@ async def test_prewarm_reports_a_429_as_a_warning_and_it_retries(
         assert len(warnings) == 1 and "too many open WebSockets" in warnings[0]
         assert _errors(caplog) == []  # retrying can help: not an error yet
         result = await run_turn(tts, ["Hello."])  # the fault fired once: the turn works
-        assert result.sha256 == emu.record(result.context_id).audio_sha256
+        assert result.sha256 == emu.record(result.context_id).turn_audio_sha256
     finally:
         await tts.aclose()
 

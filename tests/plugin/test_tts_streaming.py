@@ -18,14 +18,15 @@ REPLY = "Sure! It is sunny and twenty two degrees in Paris today. Would you like
 
 
 async def test_multi_sentence_turn_token_by_token(
-    emu: CartesiaEmulator, tts: plugin_cartesia_ws.TTS
+    emu: CartesiaEmulator, unpaced_tts: plugin_cartesia_ws.TTS
 ) -> None:
+    tts = unpaced_tts  # one context per turn
     tokens = llm_tokens(REPLY)
     result = await run_turn(tts, tokens, token_gap=0.01)
     record = emu.record(result.context_id)
     assert record.done_sent
     # the audio LiveKit got is exactly the audio the server sent for this context
-    assert result.audio and result.sha256 == record.audio_sha256
+    assert result.audio and result.sha256 == record.turn_audio_sha256
     # every frame of the context carried the same options and an explicit buffer delay
     gens = [m for m in record.received if "transcript" in m]
     assert all(m["max_buffer_delay_ms"] == 0 for m in gens)
@@ -74,8 +75,8 @@ async def test_two_concurrent_streams_share_one_socket(
         run_turn(tts, llm_tokens("Second stream, also speaking."), token_gap=0.005),
     )
     assert emu.sockets_opened == 1
-    assert a.sha256 == emu.record(a.context_id).audio_sha256
-    assert b.sha256 == emu.record(b.context_id).audio_sha256
+    assert a.sha256 == emu.record(a.context_id).turn_audio_sha256
+    assert b.sha256 == emu.record(b.context_id).turn_audio_sha256
     assert a.context_id != b.context_id
 
 
@@ -112,12 +113,13 @@ async def test_barge_in_cancels_the_context_and_keeps_the_socket(
     assert (
         nxt.stream is not None and nxt.stream.stats is not None and nxt.stream.stats.socket_reused
     )
-    assert nxt.sha256 == emu.record(nxt.context_id).audio_sha256
+    assert nxt.sha256 == emu.record(nxt.context_id).turn_audio_sha256
 
 
 async def test_stale_frames_of_a_cancelled_context_never_reach_the_next_turn(
-    emu: CartesiaEmulator, tts: plugin_cartesia_ws.TTS
+    emu: CartesiaEmulator, unpaced_tts: plugin_cartesia_ws.TTS
 ) -> None:
+    tts = unpaced_tts  # one context per turn
     emu.add_fault("stale_frames")  # this server ignores the cancel and keeps sending
     stream = tts.stream(conn_options=FAST)
     stream.push_text("Old answer that will be interrupted. " * 4)
@@ -130,7 +132,7 @@ async def test_stale_frames_of_a_cancelled_context_never_reach_the_next_turn(
     # the whole old answer is generated first: ~6 s at the cartesia profile's speed
     await emu.wait_for(lambda: emu.record(old_id).done_sent, timeout=30)
     assert emu.record(old_id).chunks_after_cancel > 0
-    assert nxt.sha256 == emu.record(nxt.context_id).audio_sha256
+    assert nxt.sha256 == emu.record(nxt.context_id).turn_audio_sha256
     socket = tts.pool.socket
     assert socket is not None and socket.stale_frames_dropped > 0
 
@@ -196,8 +198,9 @@ async def test_a_server_that_keeps_stalling_gives_a_timeout_error(
 
 
 async def test_socket_dropped_mid_turn_resumes_with_no_word_lost_or_repeated(
-    emu: CartesiaEmulator, tts: plugin_cartesia_ws.TTS, caplog: pytest.LogCaptureFixture
+    emu: CartesiaEmulator, unpaced_tts: plugin_cartesia_ws.TTS, caplog: pytest.LogCaptureFixture
 ) -> None:
+    tts = unpaced_tts  # one context per turn
     emu.add_fault("drop", after_chunks=12)
     text = "A reply that will be cut off by a dropped socket, and then it carries on to the end."
     result = await run_turn(tts, llm_tokens(text), token_gap=0.005)
@@ -209,7 +212,7 @@ async def test_socket_dropped_mid_turn_resumes_with_no_word_lost_or_repeated(
     assert text.endswith(resumed) and len(resumed) < len(text)  # only the unheard rest
     assert "resuming the turn" in caplog.text
     nxt = await run_turn(tts, ["Back again."])
-    assert nxt.sha256 == emu.record(nxt.context_id).audio_sha256
+    assert nxt.sha256 == emu.record(nxt.context_id).turn_audio_sha256
 
 
 async def test_dropped_socket_without_word_timestamps_fails_clearly(emu: CartesiaEmulator) -> None:
@@ -334,7 +337,10 @@ async def test_an_explicit_tokenizer_decides_the_sentences(emu: CartesiaEmulator
     from livekit.agents import tokenize
 
     tts = plugin_cartesia_ws.TTS(
-        api_key=emu.api_key, base_url=emu.url, tokenizer=tokenize.blingfire.SentenceTokenizer()
+        api_key=emu.api_key,
+        base_url=emu.url,
+        tokenizer=tokenize.blingfire.SentenceTokenizer(),
+        text_pacing=False,  # the tokenizer's sentences as sent, in one context
     )
     try:
         result = await run_turn(tts, llm_tokens(REPLY), token_gap=0.002)
@@ -343,4 +349,4 @@ async def test_an_explicit_tokenizer_decides_the_sentences(emu: CartesiaEmulator
     sent = [m["transcript"] for m in emu.record(result.context_id).received if m.get("transcript")]
     assert sent[0] == "Sure! It is sunny and twenty two degrees in Paris today. "
     assert "".join(sent).split() == REPLY.split()
-    assert result.sha256 == emu.record(result.context_id).audio_sha256
+    assert result.sha256 == emu.record(result.context_id).turn_audio_sha256

@@ -370,4 +370,4 @@ async def test_audio_takes_the_direct_path_only_in_order(
             await tts.aclose()
         record = emu.record(result.context_id)
     assert any(taken) and not all(taken)  # audio took it; receipts and done the inbox
-    assert result.sha256 == record.audio_sha256
+    assert result.sha256 == record.turn_audio_sha256  # over the paced turn's contexts

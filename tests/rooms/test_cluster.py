@@ -127,7 +127,9 @@ async def test_a_worker_on_node_a_serves_a_room_on_node_b(cluster: Cluster) -> N
     replies = [
         r for cid, r in cluster.stack.emulator.records.items() if cid not in before and r.done_sent
     ]
-    assert [r.transcript.strip() for r in replies] == [ANSWER]
+    assert (
+        " ".join(r.transcript.strip() for r in replies) == ANSWER
+    )  # a paced turn may span contexts
     worker.stop()
 
 

@@ -96,12 +96,14 @@ async def test_a_voice_turn_is_heard_over_webrtc(
     # the worker took the job (dispatched by the token) and heard the question
     assert default_worker.find(lambda line: line.get("room") == room)
     records = new_records(stack, before)
-    assert [r.transcript.strip() for r in records] == [ANSWER]
+    assert (
+        " ".join(r.transcript.strip() for r in records) == ANSWER
+    )  # a paced turn may span contexts
     record = records[0]
     assert record.done_sent and not record.cancelled
 
-    # what reached the participant is that context's audio, whole, after the Opus trip
-    sent = record_pcm(record)
+    # what reached the participant is the turn's audio (all its contexts), whole, after Opus
+    sent = np.concatenate([record_pcm(r) for r in records])
     sent_span = voiced_span(sent, HEARD_RATE)
     assert sent_span is not None
     heard = user.heard.pcm_between(first - 0.05, end + 0.05)
