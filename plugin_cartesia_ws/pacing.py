@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .boundaries import count_words, is_speakable, iter_cuts
-from .phrasing import rank
+from .phrasing import BEFORE_AND_OR, PLAIN, rank
 
 LEARN_AFTER_S = 1.0  # timed speech after which untimed text is estimated at the voice's pace
 MIN_CPS, MAX_CPS = 5.0, 40.0  # ... within these bounds (characters per second)
@@ -119,8 +119,14 @@ class Pacer:
             if not self._fits(end, now):
                 break
             batch = end
-        if not self._fits(batch, now):  # at the floor, a phrase longer than the lead
-            batch = _word_phrase_end(self.held[0][:batch], lambda end: self._fits(end, now))
+        if not self._fits(batch, now):  # at the floor, a phrase longer than the room left
+            # a phrase that would fit on its own is cut only where a speaker pauses anyway
+            alone = self._made(batch) - self._made() <= self.policy.lead_s
+            batch = _word_phrase_end(
+                self.held[0][:batch],
+                lambda end: self._fits(end, now),
+                min_rank=BEFORE_AND_OR if alone else PLAIN,
+            )
         return self._send(self._pop(batch))
 
     def _fits(self, end: int, now: float) -> bool:
@@ -198,12 +204,14 @@ def _phrase_ends(chunk: str) -> list[int]:
 MIN_SPLIT_WORDS = 4  # a long phrase is split only where this many words go first
 
 
-def _word_phrase_end(phrase: str, fits: Callable[[int], bool]) -> int:
-    """Where a phrase too long for the lead is cut: the best-ranked word boundary that fits
-    (``phrasing.rank``: before a conjunction, relative pronoun, preposition, ...; the latest
-    among equals), after at least ``MIN_SPLIT_WORDS`` words; the whole phrase if none."""
+def _word_phrase_end(phrase: str, fits: Callable[[int], bool], *, min_rank: int) -> int:
+    """Where a phrase too long for the room left is cut: the best-ranked word boundary that
+    fits (``phrasing.rank``: before a conjunction, relative pronoun, preposition, ...; the
+    latest among equals), of at least ``min_rank``, after at least ``MIN_SPLIT_WORDS`` words;
+    the whole phrase if none. Each piece is its own intonation unit at the server, so a plain
+    boundary ("harbor | as the evening") is taken only for a phrase longer than the lead."""
     cuts = [cut.end for cut in iter_cuts(phrase) if cut.end < len(phrase)]
-    best, best_rank = len(phrase), 0
+    best, best_rank = len(phrase), min_rank
     for index, end in enumerate(cuts):
         if not fits(end):
             break
@@ -211,6 +219,6 @@ def _word_phrase_end(phrase: str, fits: Callable[[int], bool]) -> int:
             continue
         following = phrase[end : cuts[index + 1] if index + 1 < len(cuts) else None].split()
         score = rank(phrase[:end].split()[-1], following[0] if following else None, False)
-        if score and score >= best_rank:
+        if score >= best_rank:
             best, best_rank = end, score
     return best

@@ -35,7 +35,8 @@ PREPOSITIONS: Final = frozenset(
 LEANING: Final = frozenset(
     "a an the my your our their his her its this these those some any every each no another"
     " to of in on at for with from by about into onto through over under between without"
-    " within across and or but so because if when than as that which who whose where"
+    " within across along around toward towards near via per against beyond during"
+    " including and or but so because if when than as that which who whose where"
     " is are was were be been being am will would can could should shall may might must do"
     " does did has have had not very more most less least quite really just also i we they"
     " he she it's i'm you're we're they're i'll you'll we'll i'd you'd we'd let's please"

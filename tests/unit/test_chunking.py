@@ -438,7 +438,13 @@ def test_phrase_boundary_ranks() -> None:
     assert phrasing.rank("accuracy", "and", punctuated=False) == phrasing.BEFORE_AND_OR
     assert phrasing.rank("increments", "the", punctuated=False) == phrasing.BEFORE_PHRASE
     assert phrasing.rank("express", "train", punctuated=False) == phrasing.PLAIN
-    for before, after in (("the", "train"), ("twenty", "two"), ("$42", "dollars"), ("42", "%")):
+    for before, after in (
+        ("the", "train"),
+        ("twenty", "two"),
+        ("$42", "dollars"),
+        ("42", "%"),
+        ("along", "the"),
+    ):
         assert phrasing.rank(before, after, punctuated=False) == 0, (before, after)
     assert phrasing.rank("twenty", None, punctuated=False) == 0  # may continue as a number
     assert phrasing.rank("train", None, punctuated=False) == phrasing.PLAIN

@@ -126,3 +126,15 @@ def test_a_phrase_longer_than_the_lead_is_cut_before_a_preposition_at_the_floor(
     # 2 s (40 characters) fit: the last good boundary within them is before "over"
     assert pacer.take(0.0, first=False) == "The quick brown fox jumps "
     assert pacer.held == ["over the lazy dog and runs into the forest today. "]
+
+
+def test_a_phrase_that_fits_the_lead_alone_is_cut_only_where_a_speaker_pauses() -> None:
+    # 54 characters, 2.7 s: too long for the 2 s left at the floor, short enough for the lead
+    sentence = "the lights of the harbor as the evening tide came in. "
+    pacer = started([sentence, "The fishermen counted their nets. "])
+    assert pacer.release_at() == pytest.approx(0.0)  # at the floor
+    # its only boundaries within the room are plain ("harbor | as"): it leaves whole
+    assert pacer.take(0.0, first=False) == sentence
+    # with a boundary before a preposition within the room, it is cut there
+    pacer = started(["the bright lights shone over the harbor as the evening came. "])
+    assert pacer.take(0.0, first=False) == "the bright lights shone "
