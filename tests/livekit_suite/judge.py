@@ -3,7 +3,7 @@ transcribes what a TTS produced, and the word error rate against the text decide
 
 LiveKit's suite asks a cloud STT and allows a WER of 0.2. Here the voice is eSpeak NG
 (formant synthesis, robotic but clear) and the STT is Whisper's smallest English model,
-so the bound is set from measurements: see ``WER_BOUND``.
+so the bound is set from measurements (0.25, LiveKit's is 0.2): see ``WER_BOUND``.
 """
 
 from __future__ import annotations
@@ -19,11 +19,17 @@ from agent.dev.local_stt import WhisperSTT, _to_whisper_input
 
 # Measured here over repeated runs, eSpeak NG at 24 kHz -> Whisper tiny.en (int8, greedy),
 # through every toxic (a proxy delays bytes, it does not change them): the 47-word passage
-# 0.02-0.11 (1-5 words misheard), the 13-word sentence 0.0-0.08 (0-1 word). eSpeak's
-# output shifts a little with what it rendered before, hence the spread. LiveKit's own
-# bound, 0.2, is about twice the worst seen and still fails what matters: a lost or
-# repeated sentence of the passage alone is >= 0.32, half the short sentence 0.5.
-WER_BOUND = 0.2
+# 0.02-0.11 (1-5 words misheard) in most runs, the 13-word sentence 0.0-0.08 (0-1 word).
+# eSpeak's output shifts with what it rendered before, and libespeak keeps hidden state
+# that neither srand() nor re-initialising it resets (checked), so the spread depends on
+# which tests ran first. In two full `make test` runs (2026-12-07) our `stream` on the
+# cartesia profile measured 0.213 and 0.234: its first chunk leaves at the first-chunk
+# deadline, so eSpeak renders "the lights of the harbor as the evening tide came in." as an
+# utterance of its own, and in that state Whisper heard "the light sunflower has been" (6-7
+# words). The bound is 0.25, above LiveKit's 0.2 for that reason; it still fails what
+# matters: a lost or repeated sentence of the passage alone is >= 0.32, half the short
+# sentence 0.5.
+WER_BOUND = 0.25
 
 _CONTRACTIONS = {
     "won't": "will not",
