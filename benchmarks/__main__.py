@@ -49,6 +49,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--barge-turns", type=int, help="interrupted turns per TTS")
     p.add_argument("--levels", help="concurrency levels, e.g. 1,10,50,100")
     p.add_argument("--scale-samples", type=int, help="minimum TTFA samples per level")
+    p.add_argument("--scale-rounds", type=int, help="minimum rounds per level")
     p.add_argument("--mem-streams", type=int, help="open streams for the memory figure")
     p.add_argument("--seed", type=int)
     return p.parse_args(argv)

@@ -2,7 +2,7 @@
 
 Per level N: a fresh TTS per engine, prewarmed, one warm-up round of N concurrent turns each
 (so the baseline's pool holds warm sockets too), then enough rounds for ``scale_samples`` TTFA
-samples, the engines' rounds alternating so that load from elsewhere falls on all alike. A
+samples (and at least ``scale_rounds``), the engines' rounds alternating so that load from elsewhere falls on all alike. A
 round starts N turns of the one-sentence reply with LLM token pacing, their starts spread
 uniformly over one second (independent sessions). Measured over the rounds: client CPU time
 (``time.process_time``, the whole process: plugin, LiveKit's audio emitter and this harness)
@@ -84,7 +84,7 @@ async def run_level(emu: Emulator, n: int, settings: Settings) -> dict[str, dict
             engine.prewarm()
             warm[variant] = await _round(engine, n, rngs[variant], seed=-n * 1000)
             sums[variant]["sockets"] += await sockets_opened() - before
-        rounds = max(1, math.ceil(settings.scale_samples / n))
+        rounds = max(settings.scale_rounds, math.ceil(settings.scale_samples / n))
         settle_heap()
         for r in range(rounds):
             for variant, engine in engines.items():

@@ -65,6 +65,8 @@ class Settings:
     barge_turns: int = 20  # consecutive interrupted turns per TTS
     levels: tuple[int, ...] = (1, 8, 50, 100)  # concurrent streams (8: issue 12's CPU target)
     scale_samples: int = 20  # at least this many TTFA samples per level
+    scale_rounds: int = 6  # ... and this many rounds (one round at 50 streams lasts ~2 s: the
+    # CPU ratio of a single round moved by +-15 % from run to run)
     mem_streams: int = 50  # open streams for the memory measurement
     seed: int = 7
 
@@ -78,6 +80,7 @@ QUICK = Settings(
     barge_turns=4,
     levels=(1, 8),
     scale_samples=3,
+    scale_rounds=1,
     mem_streams=10,
 )
 
