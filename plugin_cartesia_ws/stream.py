@@ -232,11 +232,7 @@ class SynthesizeStream(tts.SynthesizeStream):
         except Exception as exc:
             raise self._bug(machine, exc) from exc
         for out in outputs:
-            if type(out) is ops.Audio:  # (audio_started: not the first, which the loop takes)
-                stats.audio_bytes += len(out.pcm)
-                emitter.push(out.pcm)
-            else:
-                self._emit(out, emitter, stats)
+            self._emit(out, emitter, stats)
         return True
 
     def _dispatch(self, machine: TurnMachine, item: Any) -> list[ops.Output]:
