@@ -3,12 +3,14 @@
 LiveKit's generic ``_synthesize_with_stream`` wraps a full SynthesizeStream, so one
 request reports twice: a metrics event from the inner stream and one from the outer, and
 an error event from each on every failed attempt. Here the inner stream is a silent
-engine (``report=False``) and this ChunkedStream, whose retry loop is the request's, is
+engine (``_SilentStream``) and this ChunkedStream, whose retry loop is the request's, is
 the one that reports: one request, one metrics event (none when it fails), one error
 event per attempt.
 """
 
 from __future__ import annotations
+
+from collections.abc import AsyncIterable
 
 from livekit.agents import APIConnectOptions, tts, utils
 from livekit.agents.types import USERDATA_TIMED_TRANSCRIPT
@@ -16,6 +18,18 @@ from livekit.agents.types import USERDATA_TIMED_TRANSCRIPT
 from .breaker import Ticket
 from .options import TurnHost
 from .stream import SynthesizeStream
+
+
+class _SilentStream(SynthesizeStream):
+    """The engine of a ``synthesize()`` request: LiveKit's SynthesizeStream reports through
+    these two, and the ChunkedStream around it reports the request instead."""
+
+    def _emit_error(self, api_error: Exception, recoverable: bool) -> None:
+        self._current_attempt_has_error = True
+
+    async def _metrics_monitor_task(self, event_aiter: AsyncIterable[tts.SynthesizedAudio]) -> None:
+        async for _ev in event_aiter:  # the tee still needs this side read
+            pass
 
 
 class ChunkedStream(tts.ChunkedStream):
@@ -37,12 +51,11 @@ class ChunkedStream(tts.ChunkedStream):
             stream=False,
         )
         # One attempt of ours = one attempt of the engine: LiveKit's loop above retries.
-        engine = SynthesizeStream(
+        engine = _SilentStream(
             tts=self._tts,
             host=self._host,
             conn_options=APIConnectOptions(max_retry=0, timeout=self._conn_options.timeout),
             ticket=self._ticket,
-            report=False,
             paced=False,
         )
         try:

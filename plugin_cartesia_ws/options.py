@@ -7,11 +7,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from livekit.agents.utils import is_given
+
 from . import protocol
-from .chunking import ChunkingPolicy
+from .chunking import ChunkingPolicy, TextChunker, TokenizerChunker
 from .log import WarnOnce
 from .pacing import PacingPolicy
 from .pool import SocketPool
+from .turn import TurnConfig
+
+FIRST_RECEIPTS_VERSION = "2024-11-13"  # API versions before it never send flush_done
 
 
 @dataclass
@@ -52,6 +57,17 @@ class TTSOptions:
             use_normalized_timestamps=self.use_normalized_timestamps,
             pronunciation_dict_id=self.pronunciation_dict_id,
         )
+
+    def turn_config(self, timeout: float, paced: bool) -> TurnConfig:
+        """A turn's settings; receipts where the server sends them and holds no text."""
+        options = self.context_options()
+        receipts = options.max_buffer_delay_ms == 0 and self.api_version >= FIRST_RECEIPTS_VERSION
+        pacing = self.pacing if paced else None
+        return TurnConfig(options=options, timeout=timeout, receipts=receipts, pacing=pacing)
+
+    def chunker(self, tokenizer: Any) -> TextChunker | TokenizerChunker:
+        """A user's SentenceTokenizer decides the chunks when given; else our policy."""
+        return TokenizerChunker(tokenizer) if is_given(tokenizer) else TextChunker(self.chunking)
 
     def ws_url(self) -> str:
         base = self.base_url.rstrip("/").replace("http", "ws", 1)

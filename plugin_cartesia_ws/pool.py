@@ -17,7 +17,13 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from livekit.agents import APIConnectionError, APIError, APIStatusError, APITimeoutError
+from livekit.agents import (
+    APIConnectionError,
+    APIConnectOptions,
+    APIError,
+    APIStatusError,
+    APITimeoutError,
+)
 
 from .breaker import Breaker, ReconnectPolicy, Ticket
 from .connection import CartesiaSocket
@@ -235,6 +241,25 @@ class SocketPool:
         self.last_reused = reused
         self._idle_refreshes = 0
         return socket, reused
+
+    async def acquire_retrying(
+        self, options: APIConnectOptions, ticket: Ticket
+    ) -> tuple[CartesiaSocket, bool]:
+        """``acquire`` with LiveKit's retries and backoff (a mid-turn resume: the same budget
+        as a fresh turn, whose retries LiveKit's own loop makes)."""
+        for attempt in range(options.max_retry):
+            try:
+                return await self.acquire(options.timeout, ticket)
+            except APIError as exc:
+                if not exc.retryable:
+                    raise
+                logger.info(
+                    "resume: connecting to Cartesia failed (%s); retrying",
+                    exc.message,
+                    extra={"attempt": attempt + 1},
+                )
+                await asyncio.sleep(options._interval_for_retry(attempt))
+        return await self.acquire(options.timeout, ticket)
 
     # ------------------------------------------------------------ refresh and retire
     def _schedule_refresh(self) -> None:

@@ -36,7 +36,7 @@ from cartesia.types.websocket_response import (
     Timestamps,
     WebsocketResponse,
 )
-from livekit.agents import APIConnectionError, APIError, APIStatusError
+from livekit.agents import APIConnectionError, APIError, APIStatusError, APITimeoutError
 
 from .models import is_sonic_3
 
@@ -289,6 +289,18 @@ _EVENT_HINTS = {
     "model_not_found": "check the model id (model=, CARTESIA_MODEL in the worker)",
     "model_sunsetted": "choose a current model (model=, CARTESIA_MODEL in the worker)",
 }
+
+
+def turn_error(kind: str, message: str, event: Error | None = None) -> APIError:
+    """A turn's failure (``turn_outputs.Failure``) as the LiveKit error its retry logic and
+    users expect."""
+    if kind == "server" and event is not None:
+        return error_from_event(event)
+    if kind == "timeout":
+        return APITimeoutError(message)
+    if kind == "input":  # LiveKit's retry would feed the same text to the same code
+        return APIError(message, retryable=False)
+    return APIConnectionError(message)
 
 
 def error_from_event(event: Error, *, request_id: str | None = None) -> APIError:

@@ -24,7 +24,7 @@ at or below k reopens a closed window; one above k + 1 skipped a receipt).
 A server that never sends ``flush_done`` shows it by audio of window 2 before receipt 1 (or
 by audio with no id), and its receipts are distrusted from then on: nothing is awaited from
 it, so a pause of the LLM is not mistaken for a stall. API versions without ``flush_done``
-get no flushes at all (``stream.FIRST_RECEIPTS_VERSION``).
+get no flushes at all (``options.FIRST_RECEIPTS_VERSION``).
 """
 
 from __future__ import annotations

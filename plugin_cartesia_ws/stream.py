@@ -15,31 +15,20 @@ import asyncio
 import functools
 import math
 import time
-from collections.abc import AsyncIterable
 from typing import Any
 
-from livekit.agents import (
-    APIConnectionError,
-    APIConnectOptions,
-    APIError,
-    APITimeoutError,
-    tts,
-    utils,
-)
-from livekit.agents.utils import is_given
+from livekit.agents import APIConnectionError, APIConnectOptions, APIError, tts, utils
 from livekit.agents.voice.io import TimedString
 
 from . import protocol
 from . import turn_outputs as ops
 from .breaker import Ticket
-from .chunking import TextChunker, TokenizerChunker
 from .connection import CartesiaSocket, Inbox
 from .log import logger
 from .options import TurnHost
-from .turn import TIMING_STATES, TurnConfig, TurnMachine
+from .turn import TIMING_STATES, TurnMachine
 from .turn_stats import TurnStats, log_turn
 
-FIRST_RECEIPTS_VERSION = "2024-11-13"  # API versions before it never send flush_done
 DONE_WAIT_S = 5.0  # a context with every sample in waits this long for its done
 
 
@@ -54,8 +43,7 @@ class SynthesizeStream(tts.SynthesizeStream):
 
     ticket: the request this turn belongs to, for the breaker (admitted once, then every
         retry attempt connects); a stream is its own request unless a ChunkedStream runs it.
-    report: False when a ChunkedStream runs this stream as its engine: the ChunkedStream
-        reports the request (one metrics event, one error event per attempt), not this.
+    paced: False for ``synthesize()``, which has its whole text at once.
     """
 
     def __init__(
@@ -65,16 +53,13 @@ class SynthesizeStream(tts.SynthesizeStream):
         host: TurnHost,
         conn_options: APIConnectOptions,
         ticket: Ticket | None = None,
-        report: bool = True,
         paced: bool = True,
     ) -> None:
         super().__init__(tts=tts, conn_options=conn_options)
         self._host = host  # the same object as ``tts``, seen through what a turn needs
         self._opts = host._options_snapshot()
-        self._context_options = self._opts.context_options()
         self._ticket = ticket or Ticket()
-        self._report = report
-        self._paced = paced  # synthesize() wants its whole text at once
+        self._paced = paced
         self.stats: TurnStats | None = None
         self.phoneme_timestamps: list[tuple[str, float, float]] = []
         self._socket: CartesiaSocket  # the current socket, and the context routed on it
@@ -82,20 +67,6 @@ class SynthesizeStream(tts.SynthesizeStream):
         self._idle: TurnMachine | None = None  # the machine, while its loop waits
         self._inbox: Inbox
         self._text_inbox: Inbox | None = None  # where LiveKit's input goes, while a turn runs
-
-    # LiveKit's SynthesizeStream reports through these two; an engine stream stays silent.
-    def _emit_error(self, api_error: Exception, recoverable: bool) -> None:
-        if self._report:
-            super()._emit_error(api_error, recoverable)
-        else:
-            self._current_attempt_has_error = True
-
-    async def _metrics_monitor_task(self, event_aiter: AsyncIterable[tts.SynthesizedAudio]) -> None:
-        if self._report:
-            await super()._metrics_monitor_task(event_aiter)
-        else:
-            async for _ev in event_aiter:  # the tee still needs this side read
-                pass
 
     async def _run(self, output_emitter: tts.AudioEmitter) -> None:
         stats = self.stats = TurnStats(utils.shortuuid("lkctx_"))
@@ -110,7 +81,9 @@ class SynthesizeStream(tts.SynthesizeStream):
         socket, reused = await self._host.pool.acquire(self._conn_options.timeout, self._ticket)
         self._acquire_time = self._host.pool.last_acquire_time
         self._connection_reused = stats.socket_reused = reused
-        machine = TurnMachine(self._turn_config(), self._chunker(), stats.context_id, _now())
+        config = self._opts.turn_config(self._conn_options.timeout, self._paced)
+        chunker = self._opts.chunker(self._host._tokenizer)
+        machine = TurnMachine(config, chunker, stats.context_id, _now())
         self._socket, self._inbox = socket, Inbox()
         self._text_inbox = self._inbox
         self._forward_input()  # what came before this attempt (a retry: all of it, replayed)
@@ -127,24 +100,6 @@ class SynthesizeStream(tts.SynthesizeStream):
             stats.done = machine.done_received or stats.done
             self._text_inbox = None
             log_turn(stats)
-
-    def _turn_config(self) -> TurnConfig:
-        options = self._context_options
-        receipts = options.max_buffer_delay_ms == 0 and self._opts.api_version >= (
-            FIRST_RECEIPTS_VERSION
-        )
-        return TurnConfig(
-            options=options,
-            timeout=self._conn_options.timeout,
-            receipts=receipts,
-            pacing=self._opts.pacing if self._paced else None,
-        )
-
-    def _chunker(self) -> TextChunker | TokenizerChunker:
-        tokenizer = self._host._tokenizer
-        if is_given(tokenizer):
-            return TokenizerChunker(tokenizer)
-        return TextChunker(self._opts.chunking)
 
     # LiveKit's input goes through its channel as always (its retry replays a fresh one), and
     # on into the inbox in the caller's own call: no task hop per token.
@@ -208,14 +163,12 @@ class SynthesizeStream(tts.SynthesizeStream):
                 timer.cancel()
 
     def _direct(self, emitter: tts.AudioEmitter, stats: TurnStats, event: object) -> bool:
-        """The one exception to "the loop drives the machine" (issue 19: a task wake-up per
-        server event was the largest CPU cost per stream, benchmarks/README.md). While the loop
-        waits on an empty inbox, audio or word timings of the current context go to the
-        machine right here in the reader, as the loop would feed them: nothing is queued
-        ahead, audio after the first and timings never change the state, and their outputs
-        need no waiting (audio, word timings, a warning), so the loop's state and deadline
-        stay valid (a deadline that moved later only makes its tick come early, which changes
-        nothing). Anything else returns False: the inbox."""
+        """The one exception to "the loop drives the machine", for CPU (a task wake-up per
+        server event was the largest cost per stream): while the loop waits on an empty inbox,
+        audio after the first and word timings of the current context go to the machine here,
+        in the reader. Neither changes the state and their outputs need no waiting, so the
+        loop's view stays valid (a deadline that moved later only makes a tick come early,
+        which changes nothing). Anything else returns False: the inbox."""
         machine = self._idle
         if machine is None or self._inbox.items:
             return False
@@ -249,9 +202,7 @@ class SynthesizeStream(tts.SynthesizeStream):
     def _bug(self, machine: TurnMachine, exc: Exception) -> APIError:  # (while handling exc)
         logger.exception("handling a Cartesia turn event failed")
         self._act_now(machine.abort())
-        error = APIError(f"handling a Cartesia event failed: {type(exc).__name__}")
-        error.retryable = False
-        return error
+        return APIError(f"handling a Cartesia event failed: {type(exc).__name__}", retryable=False)
 
     def _feed_machine(self, machine: TurnMachine, item: Any) -> list[ops.Output]:
         now = _now()
@@ -302,7 +253,7 @@ class SynthesizeStream(tts.SynthesizeStream):
                     emitter.start_segment(segment_id=stats.context_id)
                     emitter.push(b"\x00\x00" * (self._opts.sample_rate // 100))
             elif isinstance(out, ops.Failed):
-                raise _livekit_error(out.failure)
+                raise protocol.turn_error(out.failure.kind, out.failure.message, out.failure.event)
             else:
                 self._emit(out, emitter, stats)
         if lost is not None and not machine.finished:
@@ -355,34 +306,12 @@ class SynthesizeStream(tts.SynthesizeStream):
         self, machine: TurnMachine, out: ops.Reconnect, emitter: tts.AudioEmitter, stats: TurnStats
     ) -> None:
         """A socket for the resumed context, with the backoff and budget of a fresh turn."""
-        pool, options = self._host.pool, self._conn_options
+        pool = self._host.pool
         if out.replace_socket:
             pool.discard(self._socket)  # never hand a silent or broken socket out again
-        for attempt in range(options.max_retry + 1):
-            try:
-                self._socket, _ = await pool.acquire(options.timeout, self._ticket)
-                break
-            except APIError as exc:
-                if not exc.retryable or attempt == options.max_retry:
-                    self._act_now(machine.abort())
-                    raise
-                logger.info(
-                    "resume: connecting to Cartesia failed (%s); retrying",
-                    exc.message,
-                    extra={"attempt": attempt + 1},
-                )
-                await asyncio.sleep(options._interval_for_retry(attempt))  # LiveKit's backoff
+        try:
+            self._socket, _ = await pool.acquire_retrying(self._conn_options, self._ticket)
+        except APIError:
+            self._act_now(machine.abort())
+            raise
         await self._act(machine, machine.connected(_now()), emitter, stats)
-
-
-def _livekit_error(failure: ops.Failure) -> APIError:
-    """The machine's failure as the LiveKit error its retry logic and users expect."""
-    if failure.kind == "server":
-        return protocol.error_from_event(failure.event)
-    if failure.kind == "timeout":
-        return APITimeoutError(failure.message)
-    if failure.kind == "input":  # LiveKit's retry would feed the same text to the same code
-        error = APIError(failure.message)
-        error.retryable = False
-        return error
-    return APIConnectionError(failure.message)

@@ -20,16 +20,16 @@ from __future__ import annotations
 import binascii
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 from typing import Any, TypeVar, cast
 
 from . import protocol
 from . import turn_outputs as ops
-from .alignment import HeardWords, TimedWord
 from .audio import PcmJoiner
 from .boundaries import is_speakable
 from .chunking import TextChunker, TokenizerChunker
+from .context import TurnContext
 from .pacing import Pacer, PacingPolicy
 from .receipts import ReceiptLedger, Trust
 from .turn_outputs import Failure, Output
@@ -77,7 +77,6 @@ OPENING, STREAMING, ENDING, RESUMING = State.OPENING, State.STREAMING, State.END
 DRAINING = State.DRAINING
 DONE, FAILED, CANCELLED = State.DONE, State.FAILED, State.CANCELLED
 TERMINAL = frozenset({DONE, FAILED, CANCELLED})
-_SERVER_EVENTS = (Event.AUDIO, Event.WORDS, Event.PHONEMES, Event.RECEIPT)
 _ROWS: tuple[tuple[tuple[State, ...], tuple[Event, ...], tuple[State, ...]], ...] = (
     # from                          events                              to
     ((OPENING,), (Event.TEXT, Event.FLUSH), (OPENING, STREAMING, FAILED)),
@@ -86,7 +85,8 @@ _ROWS: tuple[tuple[tuple[State, ...], tuple[Event, ...], tuple[State, ...]], ...
     ((OPENING, STREAMING), (Event.END_INPUT,), (DRAINING, ENDING, DONE, FAILED)),
     ((STREAMING,), (Event.WORDS, Event.PHONEMES, Event.RECEIPT), (STREAMING,)),
     ((DRAINING,), (Event.WORDS, Event.PHONEMES, Event.RECEIPT), (DRAINING,)),
-    ((ENDING,), _SERVER_EVENTS, (ENDING, DONE)),  # a receipt may prove the end
+    ((ENDING,), (Event.AUDIO, Event.WORDS, Event.PHONEMES), (ENDING,)),
+    ((ENDING,), (Event.RECEIPT,), (ENDING, DONE)),  # a receipt may prove the end
     # paced: the first audio starts the listener's clock, and held text may leave
     ((STREAMING, DRAINING), (Event.AUDIO,), (STREAMING, DRAINING, ENDING, DONE)),
     ((STREAMING,), (Event.DONE,), (OPENING,)),  # the server closed it: next text, new context
@@ -113,7 +113,8 @@ TRANSITIONS: dict[tuple[State, Event], frozenset[State]] = {
 }
 assert len(TRANSITIONS) == sum(len(src) * len(ev) for src, ev, _ in _ROWS), "a pair twice"
 AUDIO_STATES = frozenset(s for (s, e) in TRANSITIONS if e is Event.AUDIO)
-TIMING_STATES = frozenset(s for (s, e) in TRANSITIONS if e is Event.WORDS)  # never change it
+# where word timings leave the state as it is (what stream._direct relies on)
+TIMING_STATES = frozenset(s for (s, e), to in TRANSITIONS.items() if e is Event.WORDS and to == {s})
 _Handler = TypeVar("_Handler", bound=Callable[..., list[Output]])
 
 
@@ -156,33 +157,6 @@ class TurnConfig:
         return self.timeout + self.options.max_buffer_delay_ms / 1000.0
 
 
-@dataclass
-class _Context:
-    """One Cartesia context of the turn: what was sent on it, and how much of it was heard."""
-
-    id: str
-    time_offset: float  # audio of the turn before this context, in seconds
-    ledger: ReceiptLedger
-    now: float
-    pcm: PcmJoiner
-    words: HeardWords = field(default_factory=HeardWords)
-    opened: bool = False  # a frame went out: the server knows it
-    pushed_s: float = 0.0
-    last_send_at: float = -1.0  # text or end frame (a flush alone owes no audio)
-    frames: protocol.ContextFrames | None = None
-    last_event_at: float = 0.0
-
-    def __post_init__(self) -> None:
-        self.last_event_at = self.now
-
-    @property
-    def sent(self) -> str:
-        return self.words.sent
-
-    def heard(self) -> int:
-        return max(self.words.heard, self.ledger.proven)
-
-
 class TurnMachine:
     """A turn: ``text``/``flush``/``end_input``/``cancel`` from LiveKit, ``server`` events,
     ``socket_lost``/``send_failed``/``connected`` from the socket, ``tick`` at
@@ -205,7 +179,7 @@ class TurnMachine:
         self.done_received = False
         self._chunker = chunker
         self._bytes_per_s = 2 * config.options.sample_rate  # of the s16 we emit
-        self._ctx: _Context
+        self._ctx: TurnContext
         self.context_id = ""
         self._open_context(0.0, now)
         self._input_ended = False
@@ -233,7 +207,7 @@ class TurnMachine:
         outputs = self._chunked(now, self._chunker.flush)
         buffering = self.config.options.max_buffer_delay_ms > 0  # the server holds text
         if self.state is STREAMING and (buffering or self._ctx.ledger.asking):
-            outputs += self._flush_frame()
+            outputs += self._ctx.flush_frame()
         return outputs
 
     @_transition(Event.END_INPUT)
@@ -244,24 +218,19 @@ class TurnMachine:
         self._input_ended = True
         if self.state is RESUMING:
             return outputs  # connected() ends the new context
-        if self._holding():
-            self.state = DRAINING
-            return outputs  # the last release sends the end frames
-        if not self._ctx.opened:  # nothing said at all, or nothing since a resume
-            return outputs + [ops.Release(self._ctx.id), *self._finish(not self._sent_any)]
-        return outputs + self._end_frames(now) + self._settle()
+        return outputs + self._wind_down(now)
 
     @_transition(Event.CANCEL)
     def cancel(self) -> list[Output]:
         """Barge-in (or the loop is going away): stop what the server is doing for us."""
         self.state = CANCELLED
-        return [self._close()]
+        return [self._ctx.close()]
 
     @_transition(Event.ABORT)
     def abort(self) -> list[Output]:
         """The I/O around the turn gave up (no socket within the budget); it raises its error."""
         self.state = FAILED
-        return [self._close()]
+        return [self._ctx.close()]
 
     # ------------------------------------------------------------ the socket's side
     @_transition(Event.CONNECTED)
@@ -273,11 +242,7 @@ class TurnMachine:
         outputs = self._send_chunks([backlog] if is_speakable(backlog) else [], now)
         if self._holding():
             return outputs + self._release(now)
-        if self._input_ended:
-            if not self._ctx.opened:
-                return outputs + [ops.Release(self._ctx.id), *self._finish()]
-            outputs += self._end_frames(now)
-        return outputs
+        return outputs + self._wind_down(now) if self._input_ended else outputs
 
     @_transition(Event.LOST)
     def socket_lost(self, message: str, now: float) -> list[Output]:
@@ -321,15 +286,11 @@ class TurnMachine:
             if self._pacer is not None and wt.end:
                 chars = self._timed_before + ctx.words.timed_chars
                 self._pacer.timed(chars, ctx.time_offset + max(wt.end))
-        return self._release_words(ctx.pushed_s + _EPS) if ctx.words.held else []
+        return ctx.release_words(ctx.pushed_s + _EPS) if ctx.words.held else []
 
     @_transition(Event.PHONEMES)
     def _on_phonemes(self, event: protocol.PhonemeTimestamps, now: float) -> list[Output]:
-        pt, shift = event.phoneme_timestamps, self._ctx.time_offset
-        if pt is None:
-            return []
-        items = zip(pt.phonemes, pt.start, pt.end, strict=False)
-        return [ops.Phonemes(tuple((p, s + shift, e + shift) for p, s, e in items))]
+        return self._ctx.phonemes(event)
 
     @_transition(Event.RECEIPT)
     def _on_receipt(self, event: protocol.FlushDone, now: float) -> list[Output]:
@@ -340,7 +301,7 @@ class TurnMachine:
     def _on_done(self, event: protocol.Done, now: float) -> list[Output]:
         ctx = self._ctx
         self.done_received = True
-        outputs = [*self._release_words(None), ops.Release(ctx.id, completed=True)]
+        outputs = [*ctx.release_words(None), ops.Release(ctx.id, completed=True)]
         if self.state is ENDING:
             return outputs + self._finish()
         # the server ended the context while we have more to say: go on in a new one
@@ -357,14 +318,12 @@ class TurnMachine:
     def next_deadline(self) -> float | None:
         if self.finished or self.state is RESUMING:
             return None
-        first = self._chunker.next_deadline() if not self._input_ended else None
-        if self._owed():
-            ctx = self._ctx
-            stall = max(ctx.last_send_at, ctx.last_event_at) + self.config.stall_after
-            first = stall if first is None or stall < first else first
-        if self._pacer is not None and (release := self._pacer.release_at()) is not None:
-            first = release if first is None or release < first else first
-        return first  # the earliest
+        deadlines = (
+            None if self._input_ended else self._chunker.next_deadline(),
+            self._ctx.quiet_since + self.config.stall_after if self._owed() else None,
+            None if self._pacer is None else self._pacer.release_at(),
+        )
+        return min((t for t in deadlines if t is not None), default=None)
 
     @_transition(Event.TICK)
     def tick(self, now: float, socket_heard_at: float = 0.0) -> list[Output]:
@@ -375,15 +334,13 @@ class TurnMachine:
             outputs += self._chunked(now, self._chunker.poll, now)
         if self._holding() and not self.finished:
             outputs += self._release(now)
-        ctx = self._ctx
-        since = max(ctx.last_send_at, ctx.last_event_at)
+        since = self._ctx.quiet_since
         if self.finished or not self._owed() or now < since + self.config.stall_after:
             return outputs
-        timeout = self.config.timeout
-        failure = Failure(
-            "timeout", f"Cartesia sent nothing for {timeout:.1f}s while audio was owed"
+        why = f"Cartesia sent nothing for {self.config.timeout:.1f}s while audio was owed"
+        return outputs + self._resume(
+            Failure("timeout", why), now, replace=socket_heard_at <= since
         )
-        return outputs + self._resume(failure, now, replace=socket_heard_at <= since)
 
     # ------------------------------------------------------------ internals
     def _open_context(self, time_offset: float, now: float) -> None:
@@ -391,8 +348,9 @@ class TurnMachine:
         suffix = f"-r{self.contexts}" if self.contexts else ""
         self.contexts += 1
         ledger = ReceiptLedger(asked=self.config.receipts)
-        pcm = PcmJoiner(self.config.options.encoding)
-        self._ctx = _Context(f"{self.turn_id}{suffix}", time_offset, ledger, now, pcm)
+        options = self.config.options
+        pcm = PcmJoiner(options.encoding)
+        self._ctx = TurnContext(f"{self.turn_id}{suffix}", time_offset, options, ledger, pcm, now)
         self.context_id = self._ctx.id
 
     def _successor(self, now: float) -> None:
@@ -400,10 +358,6 @@ class TurnMachine:
         ctx = self._ctx
         self._timed_before += ctx.heard()
         self._open_context(ctx.time_offset + ctx.pushed_s, now)
-
-    def _close(self) -> Output:
-        ctx = self._ctx
-        return ops.Cancel(ctx.id) if ctx.opened else ops.Release(ctx.id)
 
     def _owed(self) -> bool:
         ctx = self._ctx
@@ -443,13 +397,18 @@ class TurnMachine:
         while (batch := self._pacer.take(now, first=not self._sent_any)) is not None:
             outputs += self._send_chunks([batch], now)
         if self._input_ended and self.state in (OPENING, STREAMING, DRAINING):
-            if self._pacer.held:
-                self.state = DRAINING
-            elif self._ctx.opened:
-                outputs += self._end_frames(now) + self._settle()
-            else:
-                outputs += [ops.Release(self._ctx.id), *self._finish()]
+            outputs += self._wind_down(now)
         return outputs
+
+    def _wind_down(self, now: float) -> list[Output]:
+        """Input has ended: the pacer drains what it holds, then the context ends."""
+        ctx = self._ctx
+        if self._holding():
+            self.state = DRAINING  # the last release comes back here
+            return []
+        if not ctx.opened:  # nothing said at all, or nothing since a resume
+            return [ops.Release(ctx.id), *self._finish(nothing_said=not self._sent_any)]
+        return self._end(now) + self._settle()
 
     def _next_context(self, now: float) -> list[Output]:
         """Close a context the server may have let expire (it waits for its done in the
@@ -457,7 +416,7 @@ class TurnMachine:
         ctx = self._ctx
         # end it even if it may have expired: a server without expiry would keep it open,
         # and an expired one answers with an error (or nothing), which the linger absorbs
-        outputs = [*self._release_words(None), *self._end_frames(now), ops.Linger(ctx.id)]
+        outputs = [*ctx.release_words(None), *ctx.end_frames(now), ops.Linger(ctx.id)]
         self._successor(now)
         self.state = OPENING
         return outputs
@@ -466,62 +425,36 @@ class TurnMachine:
         """Send on the current context, or on a new one if it has been quiet long enough
         that the server may have let it expire (Cartesia: 1 s after its last audio)."""
         ctx, outputs = self._ctx, list[Output]()
-        quiet_since = max(ctx.last_event_at, ctx.last_send_at)
-        if chunks and ctx.opened and now - quiet_since >= self.config.expiry_guard_s:
-            if ctx.last_send_at <= ctx.last_event_at:  # nothing it still owes us
+        if chunks and ctx.opened and now - ctx.quiet_since >= self.config.expiry_guard_s:
+            owed = ctx.last_send_at > ctx.last_event_at or is_speakable(ctx.sent[ctx.heard() :])
+            if not owed:  # every word sent on it is known heard: it may go
                 outputs += self._next_context(now)
                 ctx, chunks = self._ctx, [chunks[0].lstrip(), *chunks[1:]]
         for chunk in chunks:
             if not self._sent_any:
                 outputs.append(ops.TextStarted())
-            outputs.append(self._send(self._frames().generation(chunk)))
-            ctx.words.aligner.add_sent_text(chunk)
-            ctx.opened = self._sent_any = True
-            ctx.last_send_at = now
+            outputs += ctx.send_text(chunk, now)
+            self._sent_any, self.state = True, STREAMING
             self.chunks_sent += 1
-            self.state = STREAMING
-            if ctx.ledger.asking:
-                outputs += self._flush_frame()
         return outputs
 
-    def _flush_frame(self) -> list[Output]:
-        if not self._ctx.opened or not self._ctx.ledger.flushed(len(self._ctx.sent)):
-            return []  # nothing sent, or that text is flushed already
-        return [self._send(self._frames().flush)]
-
-    def _end_frames(self, now: float) -> list[Output]:
-        outputs = self._flush_frame() if self._ctx.ledger.asking else []
+    def _end(self, now: float) -> list[Output]:
         self.state = ENDING
-        self._ctx.last_send_at = now
-        return outputs + [self._send(self._frames().end)]
-
-    def _frames(self) -> protocol.ContextFrames:
-        ctx = self._ctx
-        if ctx.frames is None:  # (a context that never sends builds none)
-            ctx.frames = protocol.ContextFrames(self.config.options.base(ctx.id))
-        return ctx.frames
-
-    def _send(self, frame: str) -> ops.Send:
-        return ops.Send(frame, self._ctx.id)
+        return self._ctx.end_frames(now)
 
     def _settle(self) -> list[Output]:
         """The listener's end by receipts: input ended and every receipt in step."""
         ctx = self._ctx
         if self.state is not ENDING or not ctx.ledger.all_in(len(ctx.sent)):
             return []
-        return [*self._release_words(None), ops.Linger(ctx.id), *self._finish()]
+        return [*ctx.release_words(None), ops.Linger(ctx.id), *self._finish()]
 
     def _audio(self, chunk: protocol.Chunk, now: float) -> list[Output]:
         ctx = self._ctx
-        if chunk.flush_id != ctx.ledger.audio_id:  # (most chunks repeat the one before)
-            ctx.ledger.audio(chunk.flush_id)
-        if not chunk.data:
-            return []
         try:
-            raw = protocol.decode_audio(chunk.data)  # lenient fast path, then strict
+            pcm = ctx.audio(chunk)
         except binascii.Error:
             return [ops.Warn("bad-base64", "skipped a Cartesia chunk that is not base64")]
-        pcm = ctx.pcm.join(raw)
         if not pcm:
             return []
         seconds = len(pcm) / self._bytes_per_s
@@ -530,78 +463,49 @@ class TurnMachine:
         self.audio_started = True
         outputs: list[Output] = [ops.Audio(pcm, chunk.step_time) if first else ops.Audio(pcm)]
         if ctx.words.held:
-            outputs += self._release_words(ctx.pushed_s + _EPS)
+            outputs += ctx.release_words(ctx.pushed_s + _EPS)
         if self._pacer is not None:
             self._pacer.audio(seconds, now)
             if first and self._pacer.held:  # the listener's clock starts: text may leave
                 outputs += self._release(now)
         return outputs
 
-    def _release_words(self, until: float | None) -> list[Output]:
-        """Words whose audio has been pushed (all of them when ``until`` is None)."""
-        ctx = self._ctx
-        words, shift = ctx.words.release(until), ctx.time_offset
-        if not words:
-            return []
-        if not shift:  # the turn's first context: its times are the turn's
-            return [ops.Words(tuple(words))]
-        return [ops.Words(tuple(TimedWord(w.text, w.start + shift, w.end + shift) for w in words))]
-
     def _finish(self, nothing_said: bool = False) -> list[Output]:
-        outputs: list[Output] = []
-        if not nothing_said and self.audio_started and not self._ctx.words.any:
-            if self.config.options.word_timestamps and self.resumes == 0:
-                outputs.append(
-                    ops.Warn(
-                        "no-timestamps",
-                        "Cartesia sent no word timestamps; the transcript falls back to LLM text",
-                    )
-                )
         self.state = DONE
-        return outputs + [ops.Finished(nothing_said=nothing_said)]
+        outputs: list[Output] = [ops.Finished(nothing_said=nothing_said)]
+        untimed = self.audio_started and not nothing_said and not self._ctx.words.any
+        if untimed and self.config.options.word_timestamps and self.resumes == 0:
+            why = "Cartesia sent no word timestamps; the transcript falls back to LLM text"
+            outputs.insert(0, ops.Warn("no-timestamps", why))
+        return outputs
 
     def _fail(self, failure: Failure) -> list[Output]:
-        outputs: list[Output] = [self._close()]
         self.state = FAILED
-        return outputs + [ops.Failed(failure)]
+        return [self._ctx.close(), ops.Failed(failure)]
 
     def _resume(self, reason: Failure, now: float, *, replace: bool) -> list[Output]:
         """Go on in a new context (on a new socket when ``replace``), re-sending the reply
         from the furthest point known heard."""
         ctx = self._ctx
-        outputs: list[Output] = []
         covered = ctx.words.covered_until(ctx.ledger.proven)  # a believed receipt: heard
-        if covered is not None:
-            outputs += self._release_words(covered)
+        outputs = ctx.release_words(covered) if covered is not None else []
         unheard = ctx.sent[ctx.heard() :]
         if self._input_ended and not is_speakable(unheard) and not self._holding():
-            return outputs + [*self._release_words(None), self._close(), *self._finish()]
-        outputs.append(self._close())
+            return outputs + [*ctx.release_words(None), ctx.close(), *self._finish()]
         locatable = ctx.words.heard > 0 or ctx.ledger.trust in (Trust.UNPROVEN, Trust.TRUSTED)
         if not locatable and ctx.pushed_s >= FIRST_WORD_MAX_S:
-            message = f"{reason.message}; cannot resume mid-turn without word timestamps or flush receipts"
-            self.state = FAILED
-            return outputs + [ops.Failed(Failure("connection", message))]
+            why = "cannot resume mid-turn without word timestamps or flush receipts"
+            return outputs + self._fail(Failure("connection", f"{reason.message}; {why}"))
         if self.resumes >= self.config.max_resumes:
-            self.state = FAILED
-            return outputs + [ops.Failed(reason)]
+            return outputs + self._fail(reason)
         self.resumes += 1
         self._backlog = unheard
-        outputs.append(
-            ops.Log(
-                "resuming the turn on a new Cartesia context",
-                {
-                    "context_id": self.turn_id,
-                    "reason": reason.message,
-                    "resume": self.resumes,
-                    "unheard_chars": len(unheard),
-                    "new_socket": replace,
-                },
-            )
-        )
+        extra = {"context_id": self.turn_id, "reason": reason.message, "resume": self.resumes}
+        extra |= {"unheard_chars": len(unheard), "new_socket": replace}
+        log = ops.Log("resuming the turn on a new Cartesia context", extra)
         self._successor(now)
         self.state = RESUMING
-        return outputs + [ops.Reconnect(replace_socket=replace)]
+        return [*outputs, ctx.close(), log, ops.Reconnect(replace_socket=replace)]
 
 
 _SERVER_HANDLERS: dict[type, Callable[[TurnMachine, Any, float], list[Output]]] = {

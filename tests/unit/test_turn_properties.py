@@ -64,6 +64,18 @@ _REAL = {
 @example(
     ops=[("text", 12), ("step", 3), ("end", 0)], server_receipts="auto", **{**_REAL, "paced": True}
 )
+# found by this test: a context quiet for the expiry guard, its audio still owed (timings
+# came first, or one chunk of several), was left to linger and its audio never heard
+@example(
+    ops=[("text", 9), ("step", 1), ("pause", 1)],
+    server_receipts="ours",
+    **{**_REAL, "timings": "before_audio", "send_done": False, "receipts": False},
+)
+@example(
+    ops=[("text", 9), ("step", 1), ("pause", 1)],
+    server_receipts="ours",
+    **{**_REAL, "send_done": False, "receipts": False},
+)
 @given(
     ops=OPS,
     cancel_at=CANCEL_AT,
