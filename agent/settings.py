@@ -125,6 +125,9 @@ class Settings:
     # an STT that transcribes whole utterances (OpenAI's HTTP endpoint), the transcript, and
     # so LiveKit's preemptive generation, only starts after it.
     vad_min_silence: float = _setting(0.55)
+    # Seconds after the last speech before the user's turn is committed (LiveKit's endpointing
+    # min_delay). Longer: fewer cut-off users, and a head start for speculative speech.
+    endpointing_min_delay: float = _setting(0.5)
     interruption_mode: InterruptionMode = _setting("vad", choices=INTERRUPTION_MODES)
 
     # Worker process.

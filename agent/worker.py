@@ -165,6 +165,7 @@ def build_session(
         tts=tts if tts is not None else build_tts(settings),
         turn_handling=TurnHandlingOptions(
             turn_detection=_turn_detection(settings),
+            endpointing={"min_delay": settings.endpointing_min_delay},
             interruption=interruption,
             preemptive_generation={"enabled": True, "preemptive_tts": _speculative(settings)},
         ),

@@ -277,6 +277,9 @@ async def test_build_session_wiring(clean_env: pytest.MonkeyPatch) -> None:
     assert session.options.interruption["enabled"] is True
     assert session.options.interruption["mode"] == "vad"
     assert session.interruption_detection == "vad"  # explicit: never "adaptive" by accident
+    assert session.options.endpointing["min_delay"] == 0.5  # LiveKit's default
+    longer = Settings.from_env(env={"ENDPOINTING_MIN_DELAY": "0.9"}, dotenv_path=None)
+    assert worker.build_session(longer, vad=vad).options.endpointing["min_delay"] == 0.9  # type: ignore[arg-type]
 
 
 async def test_build_tts_is_the_websocket_plugin() -> None:
