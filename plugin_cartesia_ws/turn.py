@@ -101,7 +101,7 @@ _ROWS: tuple[tuple[tuple[State, ...], tuple[Event, ...], tuple[State, ...]], ...
     ((RESUMING,), (Event.CONNECTED,), (OPENING, STREAMING, DRAINING, ENDING, DONE, FAILED)),
     ((OPENING,), (Event.TICK,), (OPENING, STREAMING, FAILED)),  # the chunker's deadline
     ((STREAMING,), (Event.TICK,), (STREAMING, RESUMING, FAILED)),  # ... a stall
-    ((DRAINING,), (Event.TICK,), (DRAINING, ENDING, DONE, RESUMING)),  # held text leaves
+    ((DRAINING,), (Event.TICK,), (DRAINING, ENDING, DONE, RESUMING, FAILED)),  # held text leaves
     ((ENDING,), (Event.TICK,), (ENDING, RESUMING, DONE, FAILED)),
     ((RESUMING, DONE, FAILED, CANCELLED), (Event.TICK,), ()),  # nothing is timed here: unchanged
     ((OPENING, STREAMING, DRAINING, ENDING, RESUMING), (Event.CANCEL,), (CANCELLED,)),

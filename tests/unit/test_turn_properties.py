@@ -76,6 +76,12 @@ _REAL = {
     server_receipts="ours",
     **{**_REAL, "send_done": False, "receipts": False},
 )
+# found by a longer run of this test: resumes spent, then a stall while the pacer drains
+@example(
+    ops=[("text", 9), ("drop", 0), ("step", 1), ("drop", 0), ("step", 1), ("end", 0), ("stall", 0)],
+    server_receipts="ours",
+    **{**_REAL, "send_done": False, "paced": True},
+)
 @given(
     ops=OPS,
     cancel_at=CANCEL_AT,
